@@ -1,0 +1,15 @@
+// The subcommands of `onecard`. Each registers its options on the CLI11 app and returns its exit code when run.
+#pragma once
+
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace onecard::app {
+
+using Runner = std::function<int()>;
+
+Runner add_inspect(CLI::App& app);
+Runner add_gen(CLI::App& app);
+
+}  // namespace onecard::app

@@ -1,0 +1,171 @@
+// `onecard inspect FILE`: what a GGUF holds and, for a DeepSeek file, what its hyper-parameters imply.
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "app/commands.h"
+#include "base/format.h"
+#include "gguf/file.h"
+#include "model/hparams.h"
+
+namespace onecard::app {
+namespace {
+
+struct InspectOptions {
+  std::string path;
+  bool all_tensors = false;
+  size_t max_array = 8;
+};
+
+std::string escape(std::string_view s, size_t max_len) {
+  std::string out;
+  for (char c : s.substr(0, std::min(s.size(), max_len))) {
+    if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (c == '"') out += "\\\"";
+    else out += c;
+  }
+  if (s.size() > max_len) out += fmt::format("...({} bytes)", s.size());
+  return out;
+}
+
+std::string scalar_string(const gguf::Value& v) {
+  switch (v.type()) {
+    case gguf::ValueType::BOOL: return v.as<bool>().value() ? "true" : "false";
+    case gguf::ValueType::F32: case gguf::ValueType::F64: return fmt::format("{:g}", v.as<double>().value());
+    case gguf::ValueType::STRING: return fmt::format("\"{}\"", escape(v.as<std::string_view>().value(), 120));
+    case gguf::ValueType::I8: case gguf::ValueType::I16: case gguf::ValueType::I32: case gguf::ValueType::I64:
+      return fmt::format("{}", v.as<int64_t>().value());
+    default: return fmt::format("{}", v.as<uint64_t>().value());
+  }
+}
+
+std::string value_string(const gguf::Value& v, size_t max_array) {
+  if (!v.is_array()) return scalar_string(v);
+  std::string s = fmt::format("[{} x {}] [", v.array_size(), gguf::value_type_name(v.array_type()));
+  const uint64_t shown = std::min<uint64_t>(v.array_size(), max_array);
+  for (uint64_t i = 0; i < shown; ++i) {
+    if (i) s += ", ";
+    if (v.array_type() == gguf::ValueType::STRING) {
+      s += fmt::format("\"{}\"", escape(v.strings()[i], 40));
+    } else if (v.array_type() == gguf::ValueType::ARRAY) {
+      s += value_string(v.items()[i], max_array);
+    } else if (v.array_type() == gguf::ValueType::F32 || v.array_type() == gguf::ValueType::F64) {
+      s += fmt::format("{:g}", v.element<double>(i).value());
+    } else if (v.array_type() == gguf::ValueType::BOOL) {
+      s += v.element<bool>(i).value() ? "true" : "false";
+    } else {
+      s += fmt::format("{}", v.element<int64_t>(i).ok() ? v.element<int64_t>(i).value() : 0);
+    }
+  }
+  if (v.array_size() > shown) s += ", ...";
+  return s + "]";
+}
+
+void print_deepseek(const gguf::File& f) {
+  auto hp_r = model::read_hparams(f);
+  if (!hp_r.ok()) {
+    fmt::print("\nDeepSeek hyper-parameters: not usable: {}\n", hp_r.error().message());
+    return;
+  }
+  const model::HParams& hp = hp_r.value();
+  fmt::print("\nDeepSeek hyper-parameters\n");
+  fmt::print("  layers                 {} ({} dense, {} MoE{})\n", hp.n_layer, std::min(hp.n_dense_lead, hp.n_layer_decode()),
+             hp.n_layer_decode() - std::min(hp.n_dense_lead, hp.n_layer_decode()),
+             hp.n_nextn ? fmt::format(", +{} MTP skipped", hp.n_nextn) : "");
+  fmt::print("  hidden size            {}\n", hp.n_embd);
+  fmt::print("  vocabulary             {}\n", hp.n_vocab);
+  fmt::print("  training context       {}\n", hp.n_ctx_train);
+  fmt::print("  attention              MLA, {} heads, q_lora {}, kv_lora {}, qk_nope {}, qk_rope {}, v {}\n",
+             hp.n_head, hp.q_lora_rank ? fmt::format("{}", hp.q_lora_rank) : "none (direct q)", hp.kv_lora_rank,
+             hp.qk_nope, hp.qk_rope, hp.v_head);
+  fmt::print("  MLA layout             {}\n", model::layout_name(hp.layout));
+  fmt::print("  rope                   base {:g}, {}\n", hp.rope_freq_base,
+             hp.yarn.enabled ? fmt::format("YaRN factor {:g}, original context {}, mscale {:.6g}", hp.yarn.factor,
+                                           hp.yarn.original_context, hp.yarn_mscale())
+                             : "no scaling");
+  fmt::print("  attention scale        {:.6g}\n", hp.attention_scale());
+  fmt::print("  rms norm epsilon       {:g}\n", hp.rms_eps);
+  fmt::print("  dense FFN width        {}\n", hp.n_ff);
+  if (hp.n_expert > 0) {
+    fmt::print("  experts                {} routed of width {}, {} active, {} shared\n", hp.n_expert, hp.n_ff_exp,
+               hp.n_expert_used, hp.n_expert_shared);
+    fmt::print("  routing                {}, {}, weights {}normalised, scale {:g}\n", model::gating_name(hp.gating),
+               hp.n_group > 1 ? fmt::format("{} groups, {} used", hp.n_group, hp.n_group_used) : "no group limit",
+               hp.expert_weights_norm ? "" : "not ", hp.expert_weights_scale);
+  }
+  const model::ParamCount pc = model::count_params(hp);
+  fmt::print("  parameters             {} total, {} in routed experts, {} active per token\n",
+             human_count(pc.total), human_count(pc.routed_experts), human_count(pc.active_per_token));
+  fmt::print("  KV cache per token     {} ({} values x {} layers) in bf16, {} in f32\n",
+             human_bytes(hp.kv_cache_bytes_per_token(2)), hp.kv_cache_width(), hp.n_layer_decode(),
+             human_bytes(hp.kv_cache_bytes_per_token(4)));
+}
+
+int run_inspect(const InspectOptions& o) {
+  auto r = gguf::File::open(o.path);
+  if (!r.ok()) {
+    fmt::print(stderr, "onecard inspect: {}\n", r.error().message());
+    return 1;
+  }
+  const gguf::File& f = r.value();
+  fmt::print("{}: GGUF v{}, {}, {} metadata entries, {} tensors, alignment {}\n", f.path(), f.version(),
+             human_bytes(f.file_size()), f.metadata().size(), f.tensors().size(), f.alignment());
+  fmt::print("\nMetadata\n");
+  for (const auto& kv : f.metadata()) {
+    fmt::print("  {:<48} {}\n", kv.key, value_string(kv.value, o.max_array));
+  }
+  if (!f.tensors().empty()) {
+    fmt::print("\nTensors\n  {:<40} {:<8} {:<24} {:>12}\n", "name", "type", "shape", "size");
+    struct Totals {
+      uint64_t count = 0, elements = 0, bytes = 0;
+    };
+    std::map<std::string_view, Totals> per_type;
+    uint64_t elements = 0, bytes = 0;
+    size_t shown = 0;
+    for (const auto& t : f.tensors()) {
+      auto& tot = per_type[gguf::type_name(t.type)];
+      ++tot.count;
+      tot.elements += t.n_elements;
+      tot.bytes += t.n_bytes;
+      elements += t.n_elements;
+      bytes += t.n_bytes;
+      if (o.all_tensors || shown < 40) {
+        fmt::print("  {:<40} {:<8} {:<24} {:>12}\n", t.name, gguf::type_name(t.type), t.shape_string(),
+                   human_bytes(t.n_bytes));
+        ++shown;
+      }
+    }
+    if (shown < f.tensors().size()) {
+      fmt::print("  ... {} more (--all-tensors lists them)\n", f.tensors().size() - shown);
+    }
+    fmt::print("\nTotals per type\n");
+    for (const auto& [name, tot] : per_type) {
+      fmt::print("  {:<8} {:>5} tensors {:>14} parameters {:>12} ({:.2f} bits per weight)\n", name, tot.count,
+                 human_count(tot.elements), human_bytes(tot.bytes),
+                 8.0 * static_cast<double>(tot.bytes) / static_cast<double>(tot.elements));
+    }
+    fmt::print("  {:<8} {:>5} tensors {:>14} parameters {:>12} ({:.2f} bits per weight)\n", "all",
+               f.tensors().size(), human_count(elements), human_bytes(bytes),
+               8.0 * static_cast<double>(bytes) / static_cast<double>(elements));
+  }
+  auto arch = f.get<std::string_view>("general.architecture");
+  if (arch.ok() && arch.value() == "deepseek2") print_deepseek(f);
+  return 0;
+}
+
+}  // namespace
+
+Runner add_inspect(CLI::App& app) {
+  auto o = std::make_shared<InspectOptions>();
+  auto* cmd = app.add_subcommand("inspect", "Show a GGUF file's metadata, tensors and DeepSeek hyper-parameters");
+  cmd->add_option("file", o->path, "GGUF file")->required();
+  cmd->add_flag("--all-tensors", o->all_tensors, "List every tensor (default: the first 40)");
+  cmd->add_option("--max-array", o->max_array, "Array elements shown per metadata value")->capture_default_str();
+  return [o] { return run_inspect(*o); };
+}
+
+}  // namespace onecard::app
