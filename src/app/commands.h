@@ -1,4 +1,5 @@
-// The subcommands of `onecard`. Each registers its options on the CLI11 app and returns its exit code when run.
+// The subcommands of `onecard`. Each registers its options on the CLI11 app and returns its exit code when
+// run.
 #pragma once
 
 #include <functional>

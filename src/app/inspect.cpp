@@ -5,28 +5,40 @@
 #include <string>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "app/commands.h"
+#include "base/cpu_features.h"
 #include "base/format.h"
 #include "gguf/file.h"
 #include "model/hparams.h"
+
+#ifdef ONECARD_HAVE_CUDA
+#include "cuda/device.h"
+#endif
 
 namespace onecard::app {
 namespace {
 
 struct InspectOptions {
   std::string path;
+  bool system = false;
   bool all_tensors = false;
+  bool json = false;
   size_t max_array = 8;
 };
 
 std::string escape(std::string_view s, size_t max_len) {
   std::string out;
   for (char c : s.substr(0, std::min(s.size(), max_len))) {
-    if (c == '\n') out += "\\n";
-    else if (c == '\t') out += "\\t";
-    else if (c == '"') out += "\\\"";
-    else out += c;
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '"')
+      out += "\\\"";
+    else
+      out += c;
   }
   if (s.size() > max_len) out += fmt::format("...({} bytes)", s.size());
   return out;
@@ -34,12 +46,20 @@ std::string escape(std::string_view s, size_t max_len) {
 
 std::string scalar_string(const gguf::Value& v) {
   switch (v.type()) {
-    case gguf::ValueType::BOOL: return v.as<bool>().value() ? "true" : "false";
-    case gguf::ValueType::F32: case gguf::ValueType::F64: return fmt::format("{:g}", v.as<double>().value());
-    case gguf::ValueType::STRING: return fmt::format("\"{}\"", escape(v.as<std::string_view>().value(), 120));
-    case gguf::ValueType::I8: case gguf::ValueType::I16: case gguf::ValueType::I32: case gguf::ValueType::I64:
+    case gguf::ValueType::BOOL:
+      return v.as<bool>().value() ? "true" : "false";
+    case gguf::ValueType::F32:
+    case gguf::ValueType::F64:
+      return fmt::format("{:g}", v.as<double>().value());
+    case gguf::ValueType::STRING:
+      return fmt::format("\"{}\"", escape(v.as<std::string_view>().value(), 120));
+    case gguf::ValueType::I8:
+    case gguf::ValueType::I16:
+    case gguf::ValueType::I32:
+    case gguf::ValueType::I64:
       return fmt::format("{}", v.as<int64_t>().value());
-    default: return fmt::format("{}", v.as<uint64_t>().value());
+    default:
+      return fmt::format("{}", v.as<uint64_t>().value());
   }
 }
 
@@ -73,29 +93,31 @@ void print_deepseek(const gguf::File& f) {
   }
   const model::HParams& hp = hp_r.value();
   fmt::print("\nDeepSeek hyper-parameters\n");
-  fmt::print("  layers                 {} ({} dense, {} MoE{})\n", hp.n_layer, std::min(hp.n_dense_lead, hp.n_layer_decode()),
+  fmt::print("  layers                 {} ({} dense, {} MoE{})\n", hp.n_layer,
+             std::min(hp.n_dense_lead, hp.n_layer_decode()),
              hp.n_layer_decode() - std::min(hp.n_dense_lead, hp.n_layer_decode()),
              hp.n_nextn ? fmt::format(", +{} MTP skipped", hp.n_nextn) : "");
   fmt::print("  hidden size            {}\n", hp.n_embd);
   fmt::print("  vocabulary             {}\n", hp.n_vocab);
   fmt::print("  training context       {}\n", hp.n_ctx_train);
   fmt::print("  attention              MLA, {} heads, q_lora {}, kv_lora {}, qk_nope {}, qk_rope {}, v {}\n",
-             hp.n_head, hp.q_lora_rank ? fmt::format("{}", hp.q_lora_rank) : "none (direct q)", hp.kv_lora_rank,
-             hp.qk_nope, hp.qk_rope, hp.v_head);
+             hp.n_head, hp.q_lora_rank ? fmt::format("{}", hp.q_lora_rank) : "none (direct q)",
+             hp.kv_lora_rank, hp.qk_nope, hp.qk_rope, hp.v_head);
   fmt::print("  MLA layout             {}\n", model::layout_name(hp.layout));
   fmt::print("  rope                   base {:g}, {}\n", hp.rope_freq_base,
-             hp.yarn.enabled ? fmt::format("YaRN factor {:g}, original context {}, mscale {:.6g}", hp.yarn.factor,
-                                           hp.yarn.original_context, hp.yarn_mscale())
+             hp.yarn.enabled ? fmt::format("YaRN factor {:g}, original context {}, mscale {:.6g}",
+                                           hp.yarn.factor, hp.yarn.original_context, hp.yarn_mscale())
                              : "no scaling");
   fmt::print("  attention scale        {:.6g}\n", hp.attention_scale());
   fmt::print("  rms norm epsilon       {:g}\n", hp.rms_eps);
   fmt::print("  dense FFN width        {}\n", hp.n_ff);
   if (hp.n_expert > 0) {
-    fmt::print("  experts                {} routed of width {}, {} active, {} shared\n", hp.n_expert, hp.n_ff_exp,
-               hp.n_expert_used, hp.n_expert_shared);
-    fmt::print("  routing                {}, {}, weights {}normalised, scale {:g}\n", model::gating_name(hp.gating),
-               hp.n_group > 1 ? fmt::format("{} groups, {} used", hp.n_group, hp.n_group_used) : "no group limit",
-               hp.expert_weights_norm ? "" : "not ", hp.expert_weights_scale);
+    fmt::print("  experts                {} routed of width {}, {} active, {} shared\n", hp.n_expert,
+               hp.n_ff_exp, hp.n_expert_used, hp.n_expert_shared);
+    fmt::print(
+        "  routing                {}, {}, weights {}normalised, scale {:g}\n", model::gating_name(hp.gating),
+        hp.n_group > 1 ? fmt::format("{} groups, {} used", hp.n_group, hp.n_group_used) : "no group limit",
+        hp.expert_weights_norm ? "" : "not ", hp.expert_weights_scale);
   }
   const model::ParamCount pc = model::count_params(hp);
   fmt::print("  parameters             {} total, {} in routed experts, {} active per token\n",
@@ -105,13 +127,170 @@ void print_deepseek(const gguf::File& f) {
              human_bytes(hp.kv_cache_bytes_per_token(4)));
 }
 
+nlohmann::json value_json(const gguf::Value& v, size_t max_array) {
+  using nlohmann::json;
+  if (!v.is_array()) {
+    switch (v.type()) {
+      case gguf::ValueType::BOOL:
+        return v.as<bool>().value();
+      case gguf::ValueType::F32:
+      case gguf::ValueType::F64:
+        return v.as<double>().value();
+      case gguf::ValueType::STRING:
+        return std::string(v.as<std::string_view>().value());
+      case gguf::ValueType::I8:
+      case gguf::ValueType::I16:
+      case gguf::ValueType::I32:
+      case gguf::ValueType::I64:
+        return v.as<int64_t>().value();
+      default:
+        return v.as<uint64_t>().value();
+    }
+  }
+  json items = json::array();
+  const uint64_t shown = std::min<uint64_t>(v.array_size(), max_array);
+  for (uint64_t i = 0; i < shown; ++i) {
+    switch (v.array_type()) {
+      case gguf::ValueType::STRING:
+        items.push_back(std::string(v.strings()[i]));
+        break;
+      case gguf::ValueType::ARRAY:
+        items.push_back(value_json(v.items()[i], max_array));
+        break;
+      case gguf::ValueType::BOOL:
+        items.push_back(v.element<bool>(i).value());
+        break;
+      case gguf::ValueType::F32:
+      case gguf::ValueType::F64:
+        items.push_back(v.element<double>(i).value());
+        break;
+      case gguf::ValueType::U64:
+        items.push_back(v.element<uint64_t>(i).value());
+        break;
+      default:
+        items.push_back(v.element<int64_t>(i).value());
+        break;
+    }
+  }
+  return json{{"type", v.type_description()}, {"count", v.array_size()}, {"head", items}};
+}
+
+nlohmann::json hparams_json(const model::HParams& hp) {
+  const model::ParamCount pc = model::count_params(hp);
+  return {
+      {"name", hp.name},
+      {"n_vocab", hp.n_vocab},
+      {"n_ctx_train", hp.n_ctx_train},
+      {"n_layer", hp.n_layer},
+      {"n_nextn", hp.n_nextn},
+      {"n_embd", hp.n_embd},
+      {"n_ff", hp.n_ff},
+      {"n_head", hp.n_head},
+      {"n_head_kv", hp.n_head_kv},
+      {"q_lora_rank", hp.q_lora_rank},
+      {"kv_lora_rank", hp.kv_lora_rank},
+      {"qk_nope", hp.qk_nope},
+      {"qk_rope", hp.qk_rope},
+      {"v_head", hp.v_head},
+      {"mla_layout", hp.layout == model::MlaLayout::kSplit ? "split" : "combined"},
+      {"rope_freq_base", hp.rope_freq_base},
+      {"rms_eps", hp.rms_eps},
+      {"yarn",
+       {{"enabled", hp.yarn.enabled},
+        {"factor", hp.yarn.factor},
+        {"original_context", hp.yarn.original_context},
+        {"log_multiplier", hp.yarn.log_multiplier},
+        {"mscale", hp.yarn_mscale()}}},
+      {"attention_scale", hp.attention_scale()},
+      {"n_dense_lead", hp.n_dense_lead},
+      {"n_expert", hp.n_expert},
+      {"n_expert_used", hp.n_expert_used},
+      {"n_expert_shared", hp.n_expert_shared},
+      {"n_ff_exp", hp.n_ff_exp},
+      {"expert_weights_scale", hp.expert_weights_scale},
+      {"expert_weights_norm", hp.expert_weights_norm},
+      {"gating", model::gating_name(hp.gating)},
+      {"n_group", hp.n_group},
+      {"n_group_used", hp.n_group_used},
+      {"params_total", pc.total},
+      {"params_routed_experts", pc.routed_experts},
+      {"params_active_per_token", pc.active_per_token},
+      {"kv_cache_bytes_per_token_bf16", hp.kv_cache_bytes_per_token(2)},
+      {"kv_cache_bytes_per_token_f32", hp.kv_cache_bytes_per_token(4)},
+  };
+}
+
+int print_json(const gguf::File& f, const InspectOptions& o) {
+  using nlohmann::json;
+  json out = {{"file", f.path()},
+              {"version", f.version()},
+              {"size", f.file_size()},
+              {"alignment", f.alignment()},
+              {"data_offset", f.data_offset()}};
+  json meta = json::object();
+  for (const auto& kv : f.metadata()) meta[std::string(kv.key)] = value_json(kv.value, o.max_array);
+  out["metadata"] = meta;
+  json tensors = json::array();
+  for (const auto& t : f.tensors()) {
+    tensors.push_back({{"name", t.name},
+                       {"type", gguf::type_name(t.type)},
+                       {"shape", std::vector<uint64_t>(t.dims().begin(), t.dims().end())},
+                       {"bytes", t.n_bytes},
+                       {"offset", t.offset}});
+  }
+  out["tensors"] = tensors;
+  auto arch = f.get<std::string_view>("general.architecture");
+  if (arch.ok() && arch.value() == "deepseek2") {
+    auto hp = model::read_hparams(f);
+    if (hp.ok())
+      out["deepseek"] = hparams_json(hp.value());
+    else
+      out["deepseek_error"] = hp.error().message();
+  }
+  fmt::print("{}\n", out.dump(1));
+  return 0;
+}
+
+void print_system() {
+  const CpuFeatures& cpu = cpu_features();
+  const SystemInfo sys = system_info();
+  fmt::print("System\n");
+  fmt::print("  CPU                    {} ({}), {} logical CPUs\n",
+             cpu.model_name.empty() ? "unknown" : cpu.model_name, cpu.vendor, sys.logical_cpus);
+  fmt::print("  CPU features           {}\n", cpu.summary());
+  fmt::print("  memory                 {} total, {} available\n", human_bytes(sys.memory_total),
+             human_bytes(sys.memory_available));
+#ifdef ONECARD_HAVE_CUDA
+  std::string why;
+  const auto devices = cuda::list_devices(&why);
+  if (devices.empty()) fmt::print("  CUDA                   built in; no device usable: {}\n", why);
+  for (const auto& d : devices) {
+    fmt::print("  CUDA device {}          {} (sm_{}{}, {} SMs), {} total, {} free\n", d.index, d.name,
+               d.compute_major, d.compute_minor, d.multiprocessors, human_bytes(d.memory_total),
+               human_bytes(d.memory_free));
+  }
+#else
+  fmt::print("  CUDA                   not built (nvcc was not found at configure time)\n");
+#endif
+}
+
 int run_inspect(const InspectOptions& o) {
+  if (o.system) {
+    print_system();
+    if (o.path.empty()) return 0;
+    fmt::print("\n");
+  }
+  if (o.path.empty()) {
+    fmt::print(stderr, "onecard inspect: give a GGUF file, or --system\n");
+    return 2;
+  }
   auto r = gguf::File::open(o.path);
   if (!r.ok()) {
     fmt::print(stderr, "onecard inspect: {}\n", r.error().message());
     return 1;
   }
   const gguf::File& f = r.value();
+  if (o.json) return print_json(f, o);
   fmt::print("{}: GGUF v{}, {}, {} metadata entries, {} tensors, alignment {}\n", f.path(), f.version(),
              human_bytes(f.file_size()), f.metadata().size(), f.tensors().size(), f.alignment());
   fmt::print("\nMetadata\n");
@@ -161,10 +340,16 @@ int run_inspect(const InspectOptions& o) {
 
 Runner add_inspect(CLI::App& app) {
   auto o = std::make_shared<InspectOptions>();
-  auto* cmd = app.add_subcommand("inspect", "Show a GGUF file's metadata, tensors and DeepSeek hyper-parameters");
-  cmd->add_option("file", o->path, "GGUF file")->required();
+  auto* cmd =
+      app.add_subcommand("inspect", "Show a GGUF file's metadata, tensors and DeepSeek hyper-parameters");
+  cmd->add_option("file", o->path, "GGUF file");
+  cmd->add_flag("--system", o->system,
+                "Show the CPU (features the kernels can use), memory and CUDA devices");
   cmd->add_flag("--all-tensors", o->all_tensors, "List every tensor (default: the first 40)");
-  cmd->add_option("--max-array", o->max_array, "Array elements shown per metadata value")->capture_default_str();
+  cmd->add_flag("--json", o->json,
+                "Print the file's description as JSON (every tensor; arrays cut to --max-array)");
+  cmd->add_option("--max-array", o->max_array, "Array elements shown per metadata value")
+      ->capture_default_str();
   return [o] { return run_inspect(*o); };
 }
 

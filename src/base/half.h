@@ -43,11 +43,13 @@ inline uint16_t fp32_to_fp16(float f) {
     return static_cast<uint16_t>(sign | q);
   }
   uint32_t mant = abs + 0xfffu + ((abs >> 13) & 1u);  // round mantissa to 10 bits, ties to even
-  mant -= 112u << 23;                                  // rebias exponent 127 -> 15
+  mant -= 112u << 23;                                 // rebias exponent 127 -> 15
   return static_cast<uint16_t>(sign | (mant >> 13));
 }
 
-inline float bf16_to_fp32(uint16_t h) { return std::bit_cast<float>(static_cast<uint32_t>(h) << 16); }
+inline float bf16_to_fp32(uint16_t h) {
+  return std::bit_cast<float>(static_cast<uint32_t>(h) << 16);
+}
 
 inline uint16_t fp32_to_bf16(float f) {
   uint32_t x = std::bit_cast<uint32_t>(f);

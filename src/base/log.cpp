@@ -25,8 +25,12 @@ std::atomic<Level>& current() {
 
 }  // namespace
 
-Level level() { return current().load(std::memory_order_relaxed); }
-void set_level(Level l) { current().store(l, std::memory_order_relaxed); }
+Level level() {
+  return current().load(std::memory_order_relaxed);
+}
+void set_level(Level l) {
+  current().store(l, std::memory_order_relaxed);
+}
 
 void write(Level l, std::string_view message) {
   static const char* names[] = {"debug", "info", "warn", "error"};

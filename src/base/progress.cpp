@@ -18,7 +18,9 @@ Progress::Progress(std::string label, uint64_t total, bool enabled)
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
-Progress::~Progress() { finish(); }
+Progress::~Progress() {
+  finish();
+}
 
 void Progress::advance(uint64_t amount) {
   done_ += amount;
@@ -60,8 +62,8 @@ void Progress::draw(bool final_line) {
     }
     line += final_line ? fmt::format(" in {:.1f}s\n", secs) : "\x1b[K";
   } else {
-    line = fmt::format("{}: {:3.0f}% {} / {}{}\n", label_, frac * 100.0, human_bytes(done_), human_bytes(total_),
-                       final_line ? fmt::format(" in {:.1f}s", secs) : "");
+    line = fmt::format("{}: {:3.0f}% {} / {}{}\n", label_, frac * 100.0, human_bytes(done_),
+                       human_bytes(total_), final_line ? fmt::format(" in {:.1f}s", secs) : "");
   }
   std::fputs(line.c_str(), stderr);
   std::fflush(stderr);

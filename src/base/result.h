@@ -1,5 +1,5 @@
-// Error values instead of exceptions: every fallible call returns Result<T> (or Status), and the message of an
-// Error is meant for the user, naming the file, key, tensor or field that was wrong.
+// Error values instead of exceptions: every fallible call returns Result<T> (or Status), and the message of
+// an Error is meant for the user, naming the file, key, tensor or field that was wrong.
 #pragma once
 
 #include <cstdio>
@@ -37,7 +37,7 @@ Error make_error(fmt::format_string<Args...> f, Args&&... args) {
 template <class T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}      // NOLINT: implicit by design
   Result(Error error) : v_(std::move(error)) {}  // NOLINT
 
   bool ok() const { return v_.index() == 0; }
@@ -88,9 +88,9 @@ using Status = Result<void>;
 #define ONECARD_CONCAT(a, b) ONECARD_CONCAT_INNER(a, b)
 
 // Returns the error of a failed Result/Status from the enclosing function.
-#define ONECARD_TRY(expr)                                          \
-  do {                                                             \
-    auto&& onecard_try_result_ = (expr);                           \
+#define ONECARD_TRY(expr)                                              \
+  do {                                                                 \
+    auto&& onecard_try_result_ = (expr);                               \
     if (!onecard_try_result_.ok()) return onecard_try_result_.error(); \
   } while (0)
 

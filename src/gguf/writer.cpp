@@ -2,17 +2,22 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 namespace onecard::gguf {
 namespace {
 
-uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+uint64_t align_up(uint64_t x, uint64_t a) {
+  return (x + a - 1) / a * a;
+}
 
 class ByteSink {
  public:
   void put(const void* p, size_t n) {
-    const auto* c = static_cast<const uint8_t*>(p);
-    out.insert(out.end(), c, c + n);
+    if (n == 0) return;
+    const size_t at = out.size();
+    out.resize(at + n);
+    std::memcpy(out.data() + at, p, n);
   }
   void u32(uint32_t v) { put(&v, 4); }
   void u64(uint64_t v) { put(&v, 8); }
@@ -26,13 +31,17 @@ class ByteSink {
 void put_value(ByteSink& s, const MetaValue& v, bool with_type) {
   if (with_type) s.u32(static_cast<uint32_t>(v.type));
   switch (v.type) {
-    case ValueType::STRING: s.str(v.str); return;
+    case ValueType::STRING:
+      s.str(v.str);
+      return;
     case ValueType::ARRAY:
       s.u32(static_cast<uint32_t>(v.array_type));
       s.u64(v.items.size());
       for (const auto& item : v.items) put_value(s, item, false);
       return;
-    default: s.put(&v.bits, value_type_size(v.type)); return;
+    default:
+      s.put(&v.bits, value_type_size(v.type));
+      return;
   }
 }
 
@@ -95,7 +104,8 @@ MetaValue MetaValue::f32s(const std::vector<float>& in) {
 
 MetaValue MetaValue::from(const Value& v) {
   switch (v.type()) {
-    case ValueType::STRING: return string(std::string(v.as<std::string_view>().value()));
+    case ValueType::STRING:
+      return string(std::string(v.as<std::string_view>().value()));
     case ValueType::ARRAY: {
       std::vector<MetaValue> items;
       items.reserve(v.array_size());
@@ -129,10 +139,6 @@ Writer::Writer(uint32_t alignment) : alignment_(alignment) {
   if (alignment_ != kDefaultAlignment) set("general.alignment", MetaValue::u32(alignment_));
 }
 
-Writer::~Writer() {
-  if (out_ != nullptr) std::fclose(out_);
-}
-
 void Writer::set(const std::string& key, MetaValue value) {
   for (auto& kv : kvs_) {
     if (kv.first == key) {
@@ -152,13 +158,19 @@ Status Writer::add_tensor(const std::string& name, std::vector<uint64_t> ne, Ggm
   uint64_t n = 1;
   for (uint64_t d : ne) {
     if (d == 0) return make_error("tensor '{}': a dimension is zero", name);
-    n *= d;
+    if (__builtin_mul_overflow(n, d, &n) || n > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      return make_error("tensor '{}': the element count overflows", name);
+    }
   }
   if (ne[0] % tt.block_size != 0) {
-    return make_error("tensor '{}': row length {} is not a multiple of the {} block size {}", name, ne[0], tt.name,
-                      tt.block_size);
+    return make_error("tensor '{}': row length {} is not a multiple of the {} block size {}", name, ne[0],
+                      tt.name, tt.block_size);
   }
-  TensorSpec spec{name, std::move(ne), type, n / tt.block_size * tt.type_size, align_up(data_size_, alignment_)};
+  uint64_t n_bytes = 0;
+  if (__builtin_mul_overflow(n / tt.block_size, static_cast<uint64_t>(tt.type_size), &n_bytes)) {
+    return make_error("tensor '{}': the byte size overflows", name);
+  }
+  TensorSpec spec{name, std::move(ne), type, n_bytes, align_up(data_size_, alignment_)};
   data_size_ = spec.offset + spec.n_bytes;
   tensors_.push_back(std::move(spec));
   return {};
@@ -185,10 +197,15 @@ std::vector<uint8_t> Writer::header_bytes() const {
   return std::move(s.out);
 }
 
-uint64_t Writer::file_size() const { return header_bytes().size() + data_size_; }
+// The data section ends padded to the alignment, as llama.cpp writes it: its reader loads the data section as
+// the sum of the padded tensor sizes and fails on a file whose last tensor is not padded.
+uint64_t Writer::file_size() const {
+  return header_bytes().size() + (tensors_.empty() ? 0 : align_up(data_size_, alignment_));
+}
 
 Status Writer::write_raw(const void* p, size_t n) {
-  if (n != 0 && std::fwrite(p, 1, n, out_) != n) return make_error("{}: write failed: {}", path_, std::strerror(errno));
+  if (n != 0 && std::fwrite(p, 1, n, out_.get()) != n)
+    return make_error("{}: write failed: {}", path_, std::strerror(errno));
   written_ += n;
   return {};
 }
@@ -204,7 +221,7 @@ Status Writer::pad_to(uint64_t offset) {
 Status Writer::open(const std::string& path) {
   if (out_ != nullptr) return make_error("{}: writer already open", path_);
   path_ = path;
-  out_ = std::fopen(path.c_str(), "wb");
+  out_.reset(std::fopen(path.c_str(), "wb"));
   if (out_ == nullptr) return make_error("{}: cannot create: {}", path, std::strerror(errno));
   const auto header = header_bytes();
   data_start_ = header.size();
@@ -234,9 +251,9 @@ Status Writer::finish() {
   if (current_ != tensors_.size()) {
     return make_error("{}: tensor '{}' and those after it were not written", path_, tensors_[current_].name);
   }
-  std::FILE* f = out_;
-  out_ = nullptr;
-  if (std::fclose(f) != 0) return make_error("{}: close failed: {}", path_, std::strerror(errno));
+  if (!tensors_.empty()) ONECARD_TRY(pad_to(data_start_ + align_up(data_size_, alignment_)));
+  if (std::fclose(out_.release()) != 0)
+    return make_error("{}: close failed: {}", path_, std::strerror(errno));
   return {};
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -56,9 +57,6 @@ struct TensorSpec {
 class Writer {
  public:
   explicit Writer(uint32_t alignment = kDefaultAlignment);
-  Writer(const Writer&) = delete;
-  Writer& operator=(const Writer&) = delete;
-  ~Writer();
 
   // Metadata, written in the order set; setting a key again replaces its value.
   void set(const std::string& key, MetaValue value);
@@ -86,12 +84,15 @@ class Writer {
   std::vector<TensorSpec> tensors_;
   uint64_t data_size_ = 0;
 
-  std::FILE* out_ = nullptr;
+  struct FileCloser {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+  };
+  std::unique_ptr<std::FILE, FileCloser> out_;
   std::string path_;
-  uint64_t written_ = 0;      // bytes of the file so far
-  uint64_t data_start_ = 0;   // file offset of the data section
-  size_t current_ = 0;        // tensor being written
-  uint64_t current_done_ = 0; // its bytes so far
+  uint64_t written_ = 0;       // bytes of the file so far
+  uint64_t data_start_ = 0;    // file offset of the data section
+  size_t current_ = 0;         // tensor being written
+  uint64_t current_done_ = 0;  // its bytes so far
 };
 
 }  // namespace onecard::gguf

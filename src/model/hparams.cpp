@@ -7,15 +7,21 @@ namespace {
 
 constexpr std::string_view kArch = "deepseek2";
 
-std::string key(std::string_view suffix) { return fmt::format("{}.{}", kArch, suffix); }
+std::string key(std::string_view suffix) {
+  return fmt::format("{}.{}", kArch, suffix);
+}
 
 class Reader {
  public:
   explicit Reader(const gguf::File& f) : f_(f) {}
   template <class T>
-  Result<T> req(std::string_view suffix) const { return f_.get<T>(key(suffix)); }
+  Result<T> req(std::string_view suffix) const {
+    return f_.get<T>(key(suffix));
+  }
   template <class T>
-  Result<T> opt(std::string_view suffix, T fallback) const { return f_.get_or<T>(key(suffix), fallback); }
+  Result<T> opt(std::string_view suffix, T fallback) const {
+    return f_.get_or<T>(key(suffix), fallback);
+  }
   bool has(std::string_view suffix) const { return f_.has(key(suffix)); }
 
  private:
@@ -29,7 +35,9 @@ Status check(bool ok, const gguf::File& f, std::string_view what) {
 
 }  // namespace
 
-std::string_view gating_name(Gating g) { return g == Gating::kSigmoid ? "sigmoid" : "softmax"; }
+std::string_view gating_name(Gating g) {
+  return g == Gating::kSigmoid ? "sigmoid" : "softmax";
+}
 std::string_view layout_name(MlaLayout l) {
   return l == MlaLayout::kSplit ? "split attn_k_b/attn_v_b" : "combined attn_kv_b";
 }
@@ -47,8 +55,9 @@ float HParams::attention_scale() const {
 Result<HParams> read_hparams(const gguf::File& f) {
   ONECARD_ASSIGN_OR_RETURN(std::string_view arch, f.get<std::string_view>("general.architecture"));
   if (arch != kArch) {
-    return make_error("{}: architecture '{}' is not supported (onecard runs '{}': DeepSeek-V2/V2.5/V3/R1/V3.1)",
-                      f.path(), arch, kArch);
+    return make_error(
+        "{}: architecture '{}' is not supported (onecard runs '{}': DeepSeek-V2/V2.5/V3/R1/V3.1)", f.path(),
+        arch, kArch);
   }
   const Reader r(f);
   HParams hp;
@@ -79,17 +88,19 @@ Result<HParams> read_hparams(const gguf::File& f) {
     return make_error("{}: attention.head_count_kv is 1 (MLA stored absorbed) but {} is missing", f.path(),
                       key("attention.key_length_mla"));
   }
-  ONECARD_TRY(check(head_k > hp.qk_rope, f,
-                    fmt::format("per-head key length {} must exceed rope.dimension_count {}", head_k, hp.qk_rope)));
+  ONECARD_TRY(
+      check(head_k > hp.qk_rope, f,
+            fmt::format("per-head key length {} must exceed rope.dimension_count {}", head_k, hp.qk_rope)));
   hp.qk_nope = head_k - hp.qk_rope;
   const bool split = f.tensor("blk.0.attn_k_b.weight") != nullptr;
   const bool combined = f.tensor("blk.0.attn_kv_b.weight") != nullptr;
   hp.layout = split || (!combined && has_mla_keys) ? MlaLayout::kSplit : MlaLayout::kCombined;
   if (hp.layout == MlaLayout::kSplit && hp.n_head_kv == 1) {
-    ONECARD_TRY(check(key_length == hp.kv_lora_rank + hp.qk_rope, f,
-                      fmt::format("attention.key_length {} must be kv_lora_rank + rope dims = {} in the absorbed "
-                                  "layout",
-                                  key_length, hp.kv_lora_rank + hp.qk_rope)));
+    ONECARD_TRY(
+        check(key_length == hp.kv_lora_rank + hp.qk_rope, f,
+              fmt::format("attention.key_length {} must be kv_lora_rank + rope dims = {} in the absorbed "
+                          "layout",
+                          key_length, hp.kv_lora_rank + hp.qk_rope)));
     ONECARD_TRY(check(value_length == hp.kv_lora_rank, f,
                       fmt::format("attention.value_length {} must be kv_lora_rank {} in the absorbed layout",
                                   value_length, hp.kv_lora_rank)));
@@ -105,8 +116,8 @@ Result<HParams> read_hparams(const gguf::File& f) {
     ONECARD_ASSIGN_OR_RETURN(hp.expert_weights_norm, r.opt<bool>("expert_weights_norm", false));
     ONECARD_ASSIGN_OR_RETURN(const uint32_t gating, r.opt<uint32_t>("expert_gating_func", 1));
     if (gating != 1 && gating != 2) {
-      return make_error("{}: metadata key '{}': gating function {} is unknown (1 softmax, 2 sigmoid)", f.path(),
-                        key("expert_gating_func"), gating);
+      return make_error("{}: metadata key '{}': gating function {} is unknown (1 softmax, 2 sigmoid)",
+                        f.path(), key("expert_gating_func"), gating);
     }
     hp.gating = static_cast<Gating>(gating);
     ONECARD_ASSIGN_OR_RETURN(hp.n_group, r.opt<uint32_t>("expert_group_count", 1));
@@ -117,11 +128,13 @@ Result<HParams> read_hparams(const gguf::File& f) {
   if (scaling == "yarn") {
     hp.yarn.enabled = true;
     ONECARD_ASSIGN_OR_RETURN(hp.yarn.factor, r.req<float>("rope.scaling.factor"));
-    ONECARD_ASSIGN_OR_RETURN(hp.yarn.original_context, r.req<uint32_t>("rope.scaling.original_context_length"));
+    ONECARD_ASSIGN_OR_RETURN(hp.yarn.original_context,
+                             r.req<uint32_t>("rope.scaling.original_context_length"));
     ONECARD_ASSIGN_OR_RETURN(hp.yarn.log_multiplier, r.opt<float>("rope.scaling.yarn_log_multiplier", 0.0f));
   } else if (scaling != "none") {
-    return make_error("{}: metadata key '{}': rope scaling '{}' is not supported for deepseek2 (yarn or none)",
-                      f.path(), key("rope.scaling.type"), scaling);
+    return make_error(
+        "{}: metadata key '{}': rope scaling '{}' is not supported for deepseek2 (yarn or none)", f.path(),
+        key("rope.scaling.type"), scaling);
   }
 
   // The vocabulary size: the explicit key, else the tokenizer's token list, else the embedding's rows.
@@ -135,33 +148,39 @@ Result<HParams> read_hparams(const gguf::File& f) {
 
   ONECARD_TRY(check(hp.n_layer > 0 && hp.n_embd > 0 && hp.n_head > 0, f,
                     "block_count, embedding_length and attention.head_count must be positive"));
-  ONECARD_TRY(check(hp.n_nextn < hp.n_layer, f,
-                    fmt::format("nextn_predict_layers {} must be below block_count {}", hp.n_nextn, hp.n_layer)));
-  ONECARD_TRY(check(hp.n_head_kv == hp.n_head || hp.n_head_kv == 1, f,
-                    fmt::format("attention.head_count_kv {} must be 1 or head_count {}", hp.n_head_kv, hp.n_head)));
+  ONECARD_TRY(
+      check(hp.n_nextn < hp.n_layer, f,
+            fmt::format("nextn_predict_layers {} must be below block_count {}", hp.n_nextn, hp.n_layer)));
+  ONECARD_TRY(
+      check(hp.n_head_kv == hp.n_head || hp.n_head_kv == 1, f,
+            fmt::format("attention.head_count_kv {} must be 1 or head_count {}", hp.n_head_kv, hp.n_head)));
   ONECARD_TRY(check(hp.qk_rope % 2 == 0, f, fmt::format("rope.dimension_count {} must be even", hp.qk_rope)));
-  ONECARD_TRY(check(hp.kv_lora_rank > 0 && hp.v_head > 0, f, "kv_lora_rank and the value length must be positive"));
-  ONECARD_TRY(check(hp.n_dense_lead <= hp.n_layer, f,
-                    fmt::format("leading_dense_block_count {} exceeds block_count {}", hp.n_dense_lead, hp.n_layer)));
+  ONECARD_TRY(
+      check(hp.kv_lora_rank > 0 && hp.v_head > 0, f, "kv_lora_rank and the value length must be positive"));
+  ONECARD_TRY(
+      check(hp.n_dense_lead <= hp.n_layer, f,
+            fmt::format("leading_dense_block_count {} exceeds block_count {}", hp.n_dense_lead, hp.n_layer)));
   if (hp.n_expert > 0) {
-    ONECARD_TRY(check(hp.n_expert_used > 0 && hp.n_expert_used <= hp.n_expert, f,
-                      fmt::format("expert_used_count {} must be in 1..expert_count {}", hp.n_expert_used,
-                                  hp.n_expert)));
-    ONECARD_TRY(check(hp.n_group > 0 && hp.n_expert % hp.n_group == 0, f,
-                      fmt::format("expert_group_count {} must divide expert_count {}", hp.n_group, hp.n_expert)));
+    ONECARD_TRY(check(
+        hp.n_expert_used > 0 && hp.n_expert_used <= hp.n_expert, f,
+        fmt::format("expert_used_count {} must be in 1..expert_count {}", hp.n_expert_used, hp.n_expert)));
+    ONECARD_TRY(
+        check(hp.n_group > 0 && hp.n_expert % hp.n_group == 0, f,
+              fmt::format("expert_group_count {} must divide expert_count {}", hp.n_group, hp.n_expert)));
     ONECARD_TRY(check(hp.n_group_used > 0 && hp.n_group_used <= hp.n_group, f,
-                      fmt::format("expert_group_used_count {} must be in 1..expert_group_count {}", hp.n_group_used,
-                                  hp.n_group)));
+                      fmt::format("expert_group_used_count {} must be in 1..expert_group_count {}",
+                                  hp.n_group_used, hp.n_group)));
     ONECARD_TRY(check(hp.n_group_used * (hp.n_expert / hp.n_group) >= hp.n_expert_used, f,
-                      fmt::format("{} groups of {} experts cannot supply {} experts per token", hp.n_group_used,
-                                  hp.n_expert / hp.n_group, hp.n_expert_used)));
+                      fmt::format("{} groups of {} experts cannot supply {} experts per token",
+                                  hp.n_group_used, hp.n_expert / hp.n_group, hp.n_expert_used)));
     ONECARD_TRY(check(hp.n_ff_exp > 0, f, "expert_feed_forward_length must be positive"));
   }
   if (hp.yarn.enabled) {
     ONECARD_TRY(check(hp.yarn.factor >= 1.0f && hp.yarn.original_context > 0, f,
                       "rope.scaling.factor must be at least 1 and original_context_length positive"));
   }
-  ONECARD_TRY(check(hp.n_vocab > 0, f, "the vocabulary size is unknown (no vocab_size, tokens or token_embd)"));
+  ONECARD_TRY(
+      check(hp.n_vocab > 0, f, "the vocabulary size is unknown (no vocab_size, tokens or token_embd)"));
   return hp;
 }
 
@@ -191,7 +210,8 @@ ParamCount count_params(const HParams& hp) {
     }
   }
   c.total += 2 * uint64_t{hp.n_vocab} * d + d;  // token_embd, output, output_norm
-  c.active_per_token = c.total - c.routed_experts + (hp.n_expert ? c.routed_experts / hp.n_expert * hp.n_expert_used : 0);
+  c.active_per_token =
+      c.total - c.routed_experts + (hp.n_expert ? c.routed_experts / hp.n_expert * hp.n_expert_used : 0);
   return c;
 }
 

@@ -31,13 +31,13 @@ struct HParams {
   std::string name;
   uint32_t n_vocab = 0;
   uint32_t n_ctx_train = 0;
-  uint32_t n_layer = 0;       // blocks in the file, MTP layers included
-  uint32_t n_nextn = 0;       // MTP layers at the end, skipped for plain decoding
+  uint32_t n_layer = 0;  // blocks in the file, MTP layers included
+  uint32_t n_nextn = 0;  // MTP layers at the end, skipped for plain decoding
   uint32_t n_embd = 0;
-  uint32_t n_ff = 0;          // dense blocks
+  uint32_t n_ff = 0;  // dense blocks
   uint32_t n_head = 0;
   uint32_t n_head_kv = 0;
-  uint32_t q_lora_rank = 0;   // 0: queries are projected directly (V2-Lite)
+  uint32_t q_lora_rank = 0;  // 0: queries are projected directly (V2-Lite)
   uint32_t kv_lora_rank = 0;
   uint32_t qk_nope = 0;
   uint32_t qk_rope = 0;
@@ -55,7 +55,7 @@ struct HParams {
   float expert_weights_scale = 1.0f;
   bool expert_weights_norm = false;
   Gating gating = Gating::kSoftmax;
-  uint32_t n_group = 1;        // 1: no group limit
+  uint32_t n_group = 1;  // 1: no group limit
   uint32_t n_group_used = 1;
 
   uint32_t n_layer_decode() const { return n_layer - n_nextn; }

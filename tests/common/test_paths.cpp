@@ -26,9 +26,15 @@ class TempDir {
 
 }  // namespace
 
-std::string golden_dir() { return ONECARD_GOLDEN_DIR; }
-std::string test_data_dir() { return ONECARD_TEST_DATA_DIR; }
-std::string onecard_binary() { return ONECARD_BINARY; }
+std::string golden_dir() {
+  return ONECARD_GOLDEN_DIR;
+}
+std::string test_data_dir() {
+  return ONECARD_TEST_DATA_DIR;
+}
+std::string onecard_binary() {
+  return ONECARD_BINARY;
+}
 
 std::string temp_path(const std::string& name) {
   static TempDir dir;
