@@ -12,5 +12,6 @@ using Runner = std::function<int()>;
 
 Runner add_inspect(CLI::App& app);
 Runner add_gen(CLI::App& app);
+Runner add_logits(CLI::App& app);
 
 }  // namespace onecard::app

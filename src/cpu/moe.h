@@ -1,0 +1,39 @@
+// The routed-expert half of a MoE layer, for a batch of tokens whose experts are already chosen: each
+// expert's tokens are gathered, gate and up run together, SiLU(gate)·up, down, and the weighted results are
+// summed per token. All experts of the layer form one parallel task list.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "cpu/matrix.h"
+
+namespace onecard::cpu {
+
+// The three expert tensors of a layer ([d, ff, E] gate and up, [ff, d, E] down): expert e's matrix starts at
+// data + e * (rows * row_bytes).
+struct ExpertWeights {
+  Matrix gate;  // one expert: rows = ff, cols = d
+  Matrix up;    // rows = ff, cols = d
+  Matrix down;  // rows = d, cols = ff
+  int64_t n_expert = 0;
+
+  Matrix expert(const Matrix& m, int64_t e) const {
+    Matrix r = m;
+    r.data = m.data + static_cast<size_t>(e) * m.bytes();
+    return r;
+  }
+};
+
+// Buffers reused across calls so that the hot path allocates only when a batch is larger than any before.
+struct MoeScratch {
+  std::vector<int32_t> counts, offsets, order;  // tokens grouped by expert
+  std::vector<float> x, h, u, out;
+};
+
+// y[t] = sum_j weights[t*k+j] * expert_{ids[t*k+j]}(x[t]) for t < n_tokens; x and y are [n_tokens][d].
+void moe_forward(const ExpertWeights& w, const float* x, int64_t n_tokens, const int32_t* ids,
+                 const float* weights, int k, float* y, ThreadPool& pool, MoeScratch& scratch);
+
+}  // namespace onecard::cpu

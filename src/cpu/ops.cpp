@@ -1,0 +1,67 @@
+#include "cpu/ops.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace onecard::cpu {
+
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
+  double ss = 0;
+  for (int64_t i = 0; i < n; ++i) ss += static_cast<double>(x[i]) * x[i];
+  const auto scale = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(n) + eps));
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
+}
+
+void softmax(float* x, int64_t n) {
+  const float mx = *std::max_element(x, x + n);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  const auto inv = static_cast<float>(1.0 / sum);
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void silu_mul(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+Rope::Rope(int dims, float base, float factor, int original_context, float beta_fast, float beta_slow) {
+  const int half = dims / 2;
+  freqs_.resize(static_cast<size_t>(half));
+  for (int i = 0; i < half; ++i) {
+    freqs_[i] = static_cast<float>(1.0 / std::pow(static_cast<double>(base), 2.0 * i / dims));
+  }
+  if (factor <= 1.0f || original_context <= 0) return;
+  // YaRN: pairs that turn fewer than beta_slow times over the original context are interpolated (divided by
+  // the factor), those turning more than beta_fast times are kept, and a linear ramp blends between.
+  auto correction_dim = [&](float rotations) {
+    return dims * std::log(original_context / (rotations * 2 * static_cast<float>(M_PI))) /
+           (2 * std::log(base));
+  };
+  float low = std::max(0.0f, std::floor(correction_dim(beta_fast)));
+  float high = std::min(static_cast<float>(dims - 1), std::ceil(correction_dim(beta_slow)));
+  if (low == high) high += 0.001f;
+  for (int i = 0; i < half; ++i) {
+    const float ramp = std::clamp((static_cast<float>(i) - low) / (high - low), 0.0f, 1.0f);
+    freqs_[i] = freqs_[i] / factor * ramp + freqs_[i] * (1.0f - ramp);
+  }
+}
+
+void Rope::apply(float* x, int n_heads, int64_t stride, int64_t pos) const {
+  const int half = static_cast<int>(freqs_.size());
+  for (int i = 0; i < half; ++i) {
+    // The reference forms the angle in float32 (position times frequency) before taking cos and sin.
+    const float angle = static_cast<float>(pos) * freqs_[i];
+    const float c = std::cos(angle), s = std::sin(angle);
+    for (int h = 0; h < n_heads; ++h) {
+      float* p = x + h * stride + 2 * i;
+      const float a = p[0], b = p[1];
+      p[0] = a * c - b * s;
+      p[1] = a * s + b * c;
+    }
+  }
+}
+
+}  // namespace onecard::cpu

@@ -1,0 +1,257 @@
+#include "model/deepseek2.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "base/format.h"
+#include "base/log.h"
+#include "cpu/matmul.h"
+#include "cpu/matmul_serial.h"
+#include "cpu/ops.h"
+#include "cpu/vec.h"
+#include "model/routing.h"
+#include "quant/dequantize.h"
+
+namespace onecard::model {
+
+struct DeepSeek2::Buffers {
+  // Per token of a step: the residual stream and what each stage makes of it.
+  std::vector<float> h, xn, qa, q, kv, attn, tmp, gate, up, router, moe_out, rows;
+  std::vector<int32_t> ids;
+  std::vector<float> weights;
+  // Per thread: one head's queries in latent form [q_lat | q_pe], its latent outputs, and attention scores.
+  struct Thread {
+    std::vector<float> qcat, olat, scores;
+  };
+  std::vector<Thread> threads;
+  cpu::Rope rope;
+  RoutingConfig routing;
+  std::vector<RoutingScratch> routing_scratch;
+  cpu::MoeScratch moe;
+};
+
+namespace {
+
+template <class T>
+void grow(std::vector<T>& v, size_t n) {
+  v.assign(n, T{});
+}
+
+}  // namespace
+
+DeepSeek2::DeepSeek2(gguf::File file, HParams hp, Weights w, const LoadOptions& o)
+    : file_(std::move(file)),
+      hp_(std::move(hp)),
+      w_(std::move(w)),
+      cache_(hp_, o.n_seq, o.n_ctx, o.kv_type),
+      pool_(std::make_unique<ThreadPool>(o.n_threads)),
+      n_batch_(o.n_batch),
+      buf_(std::make_unique<Buffers>()) {
+  const size_t nb = static_cast<size_t>(n_batch_);
+  const size_t d = hp_.n_embd, H = hp_.n_head, qkd = hp_.qk_head_dim(), width = hp_.kv_cache_width();
+  const size_t ff = std::max<size_t>(hp_.n_ff, size_t{hp_.n_ff_exp} * hp_.n_expert_shared);
+  Buffers& b = *buf_;
+  grow(b.h, nb * d);
+  grow(b.xn, nb * d);
+  grow(b.qa, nb * hp_.q_lora_rank);
+  grow(b.q, nb * H * qkd);
+  grow(b.kv, nb * width);
+  grow(b.attn, nb * H * hp_.v_head);
+  grow(b.tmp, nb * d);
+  grow(b.gate, nb * ff);
+  grow(b.up, nb * ff);
+  grow(b.router, nb * hp_.n_expert);
+  grow(b.moe_out, nb * d);
+  grow(b.rows, nb * d);
+  grow(b.ids, nb * hp_.n_expert_used);
+  grow(b.weights, nb * hp_.n_expert_used);
+  b.threads.resize(static_cast<size_t>(pool_->size()));
+  for (auto& t : b.threads) {
+    grow(t.qcat, nb * width);
+    grow(t.olat, nb * hp_.kv_lora_rank);
+    grow(t.scores, static_cast<size_t>(cache_.n_ctx()));
+  }
+  b.rope = hp_.yarn.enabled ? cpu::Rope(static_cast<int>(hp_.qk_rope), hp_.rope_freq_base, hp_.yarn.factor,
+                                        static_cast<int>(hp_.yarn.original_context), hp_.yarn.beta_fast,
+                                        hp_.yarn.beta_slow)
+                            : cpu::Rope(static_cast<int>(hp_.qk_rope), hp_.rope_freq_base, 1.0f, 0, 0, 0);
+  if (hp_.n_expert > 0) {
+    b.routing = RoutingConfig::from(hp_, nullptr);
+    b.routing_scratch.assign(static_cast<size_t>(pool_->size()), RoutingScratch(b.routing));
+  }
+}
+
+DeepSeek2::~DeepSeek2() = default;
+
+Result<std::unique_ptr<DeepSeek2>> DeepSeek2::load(const std::string& path, const LoadOptions& options) {
+  if (options.n_ctx <= 0 || options.n_seq <= 0 || options.n_batch <= 0) {
+    return make_error("context ({}), sequences ({}) and batch ({}) must be positive", options.n_ctx,
+                      options.n_seq, options.n_batch);
+  }
+  ONECARD_ASSIGN_OR_RETURN(gguf::File file, gguf::File::open(path));
+  ONECARD_ASSIGN_OR_RETURN(HParams hp, read_hparams(file));
+  ONECARD_ASSIGN_OR_RETURN(Weights w, bind_weights(file, hp));
+  LoadOptions o = options;
+  if (hp.n_ctx_train > 0 && static_cast<uint32_t>(o.n_ctx) > hp.n_ctx_train) {
+    log::warn("context {} exceeds the model's training context {}; using {}", o.n_ctx, hp.n_ctx_train,
+              hp.n_ctx_train);
+    o.n_ctx = static_cast<int>(hp.n_ctx_train);
+  }
+  auto model = std::unique_ptr<DeepSeek2>(new DeepSeek2(std::move(file), std::move(hp), std::move(w), o));
+  log::info("{}: {} layers, KV cache {} x {} tokens in {}: {}", path, model->hp_.n_layer_decode(), o.n_seq,
+            model->n_ctx(), kv_type_name(o.kv_type), human_bytes(model->cache_.bytes()));
+  return model;
+}
+
+Status DeepSeek2::forward(const std::vector<BatchToken>& batch, std::vector<float>& logits) {
+  size_t n_out = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const BatchToken& t = batch[i];
+    if (t.token < 0 || static_cast<uint32_t>(t.token) >= hp_.n_vocab) {
+      return make_error("batch token {}: id {} is outside the vocabulary (0..{})", i, t.token,
+                        hp_.n_vocab - 1);
+    }
+    if (t.seq < 0 || t.seq >= cache_.n_seq()) {
+      return make_error("batch token {}: sequence {} is outside 0..{}", i, t.seq, cache_.n_seq() - 1);
+    }
+    if (t.pos < 0 || t.pos >= cache_.n_ctx()) {
+      return make_error("batch token {}: position {} is outside the context of {} tokens", i, t.pos,
+                        cache_.n_ctx());
+    }
+    n_out += t.logits ? 1 : 0;
+  }
+  logits.resize(n_out * hp_.n_vocab);
+  float* out = logits.data();
+  for (size_t first = 0; first < batch.size(); first += static_cast<size_t>(n_batch_)) {
+    const int n = static_cast<int>(std::min(batch.size() - first, static_cast<size_t>(n_batch_)));
+    forward_step(batch.data() + first, n, out);
+    for (int i = 0; i < n; ++i) out += batch[first + i].logits ? hp_.n_vocab : 0;
+  }
+  return {};
+}
+
+void DeepSeek2::forward_step(const BatchToken* batch, int n, float* logits) {
+  Buffers& b = *buf_;
+  const int64_t d = hp_.n_embd;
+  const quant::DequantizeFn embed = quant::dequantize_fn(w_.token_embd.type);
+  for (int t = 0; t < n; ++t) embed(w_.token_embd.row(batch[t].token), b.h.data() + t * d, d);
+
+  for (int il = 0; il < static_cast<int>(hp_.n_layer_decode()); ++il) {
+    attention(il, batch, n);
+    feed_forward(il, n);
+  }
+
+  int n_out = 0;
+  for (int t = 0; t < n; ++t) {
+    if (!batch[t].logits) continue;
+    cpu::rms_norm(b.h.data() + t * d, w_.output_norm, b.rows.data() + n_out * d, d, hp_.rms_eps);
+    ++n_out;
+  }
+  cpu::matmul(w_.output, b.rows.data(), d, n_out, logits, hp_.n_vocab, *pool_);
+}
+
+void DeepSeek2::attention(int il, const BatchToken* batch, int n) {
+  Buffers& b = *buf_;
+  const LayerWeights& l = w_.layers[il];
+  const int64_t d = hp_.n_embd, H = hp_.n_head, nope = hp_.qk_nope, rope = hp_.qk_rope,
+                qkd = hp_.qk_head_dim();
+  const int64_t kvl = hp_.kv_lora_rank, width = hp_.kv_cache_width(), v = hp_.v_head;
+  const float eps = hp_.rms_eps;
+
+  for (int t = 0; t < n; ++t) cpu::rms_norm(b.h.data() + t * d, l.attn_norm, b.xn.data() + t * d, d, eps);
+  if (hp_.q_lora_rank > 0) {
+    const int64_t ql = hp_.q_lora_rank;
+    cpu::matmul(l.q_a, b.xn.data(), d, n, b.qa.data(), ql, *pool_);
+    for (int t = 0; t < n; ++t)
+      cpu::rms_norm(b.qa.data() + t * ql, l.q_a_norm, b.qa.data() + t * ql, ql, eps);
+    cpu::matmul(l.q_b, b.qa.data(), ql, n, b.q.data(), H * qkd, *pool_);
+  } else {
+    cpu::matmul(l.q, b.xn.data(), d, n, b.q.data(), H * qkd, *pool_);
+  }
+  cpu::matmul(l.kv_a, b.xn.data(), d, n, b.kv.data(), width, *pool_);
+  for (int t = 0; t < n; ++t) {
+    float* kv = b.kv.data() + t * width;
+    cpu::rms_norm(kv, l.kv_a_norm, kv, kvl, eps);
+    b.rope.apply(kv + kvl, 1, rope, batch[t].pos);
+    b.rope.apply(b.q.data() + t * H * qkd + nope, static_cast<int>(H), qkd, batch[t].pos);
+    cache_.store(il, batch[t].seq, batch[t].pos, kv);
+  }
+
+  const float scale = hp_.attention_scale();
+  const bool bf16 = cache_.type() == KvType::kBF16;
+  pool_->parallel_for(H, [&](int64_t h, int thread) {
+    Buffers::Thread& ts = b.threads[thread];
+    const float* qh = b.q.data() + h * qkd;
+    // Absorb W_UK into the queries: the latent-space query of every token of the step at once.
+    if (l.uk_transposed) {
+      cpu::matmul_transposed_serial(l.uk[h], qh, H * qkd, n, ts.qcat.data(), width);
+    } else {
+      cpu::matmul_serial(l.uk[h], qh, H * qkd, n, ts.qcat.data(), width);
+    }
+    for (int t = 0; t < n; ++t) {
+      float* qc = ts.qcat.data() + t * width;
+      std::memcpy(qc + kvl, qh + t * H * qkd + nope, static_cast<size_t>(rope) * sizeof(float));
+      const int64_t n_pos = batch[t].pos + 1;
+      const void* rows = cache_.rows(il, batch[t].seq);
+      float* scores = ts.scores.data();
+      float* olat = ts.olat.data() + t * kvl;
+      std::fill(olat, olat + kvl, 0.0f);
+      if (bf16) {
+        const auto* r = static_cast<const uint16_t*>(rows);
+        for (int64_t p = 0; p < n_pos; ++p) scores[p] = cpu::dot_f32_bf16(qc, r + p * width, width) * scale;
+        cpu::softmax(scores, n_pos);
+        for (int64_t p = 0; p < n_pos; ++p) cpu::axpy_bf16(scores[p], r + p * width, olat, kvl);
+      } else {
+        const auto* r = static_cast<const float*>(rows);
+        for (int64_t p = 0; p < n_pos; ++p) scores[p] = cpu::dot_f32(qc, r + p * width, width) * scale;
+        cpu::softmax(scores, n_pos);
+        for (int64_t p = 0; p < n_pos; ++p) cpu::axpy_f32(scores[p], r + p * width, olat, kvl);
+      }
+    }
+    cpu::matmul_serial(l.uv[h], ts.olat.data(), kvl, n, b.attn.data() + h * v, H * v);
+  });
+
+  cpu::matmul(l.wo, b.attn.data(), H * v, n, b.tmp.data(), d, *pool_);
+  for (int64_t i = 0; i < n * d; ++i) b.h[i] += b.tmp[i];
+}
+
+void DeepSeek2::feed_forward(int il, int n) {
+  Buffers& b = *buf_;
+  const LayerWeights& l = w_.layers[il];
+  const int64_t d = hp_.n_embd;
+  for (int t = 0; t < n; ++t)
+    cpu::rms_norm(b.h.data() + t * d, l.ffn_norm, b.xn.data() + t * d, d, hp_.rms_eps);
+
+  auto mlp = [&](const cpu::Matrix& gate, const cpu::Matrix& up, const cpu::Matrix& down, float* out) {
+    const int64_t ff = gate.rows;
+    cpu::matmul(gate, b.xn.data(), d, n, b.gate.data(), ff, *pool_);
+    cpu::matmul(up, b.xn.data(), d, n, b.up.data(), ff, *pool_);
+    for (int t = 0; t < n; ++t) cpu::silu_mul(b.gate.data() + t * ff, b.up.data() + t * ff, ff);
+    cpu::matmul(down, b.gate.data(), ff, n, out, d, *pool_);
+  };
+
+  if (!hp_.is_moe_layer(static_cast<uint32_t>(il))) {
+    mlp(l.gate, l.up, l.down, b.tmp.data());
+    for (int64_t i = 0; i < n * d; ++i) b.h[i] += b.tmp[i];
+    return;
+  }
+
+  const int64_t E = hp_.n_expert, k = hp_.n_expert_used;
+  cpu::matmul(l.router, b.xn.data(), d, n, b.router.data(), E, *pool_);
+  RoutingConfig cfg = b.routing;
+  cfg.bias = l.router_bias;
+  pool_->parallel_for(n, [&](int64_t t, int thread) {
+    route(cfg, b.router.data() + t * E, b.ids.data() + t * k, b.weights.data() + t * k,
+          b.routing_scratch[thread]);
+  });
+  cpu::moe_forward(l.experts, b.xn.data(), n, b.ids.data(), b.weights.data(), static_cast<int>(k),
+                   b.moe_out.data(), *pool_, b.moe);
+  if (l.shared_gate.rows > 0) {
+    mlp(l.shared_gate, l.shared_up, l.shared_down, b.tmp.data());
+    for (int64_t i = 0; i < n * d; ++i) b.h[i] += b.moe_out[i] + b.tmp[i];
+  } else {
+    for (int64_t i = 0; i < n * d; ++i) b.h[i] += b.moe_out[i];
+  }
+}
+
+}  // namespace onecard::model

@@ -1,0 +1,67 @@
+// The DeepSeek-V2/V3/R1 forward pass on the CPU: a batch of tokens, each of some sequence at some position,
+// in; logits of the tokens that ask for them out. Weights stay in the mapped file; every working buffer is
+// allocated at load.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "base/thread_pool.h"
+#include "gguf/file.h"
+#include "model/hparams.h"
+#include "model/kv_cache.h"
+#include "model/weights.h"
+
+namespace onecard::model {
+
+struct LoadOptions {
+  int n_ctx = 4096;   // positions per sequence (capped at the model's training context when it has one)
+  int n_seq = 1;      // sequences the KV cache holds at once
+  int n_batch = 512;  // tokens per forward step; larger batches are processed in steps of this size
+  KvType kv_type = KvType::kBF16;
+  int n_threads = 0;  // 0: one per logical CPU
+};
+
+// One token of a batch. Tokens of the same sequence must come in increasing positions, and every position
+// below a token's must already be in the cache or earlier in the batch.
+struct BatchToken {
+  int32_t token = 0;
+  int32_t pos = 0;
+  int32_t seq = 0;
+  bool logits = false;
+};
+
+class DeepSeek2 {
+ public:
+  static Result<std::unique_ptr<DeepSeek2>> load(const std::string& path, const LoadOptions& options);
+  ~DeepSeek2();
+
+  const HParams& hparams() const { return hp_; }
+  const gguf::File& file() const { return file_; }
+  const KvCache& kv_cache() const { return cache_; }
+  int n_ctx() const { return cache_.n_ctx(); }
+  int n_threads() const { return pool_->size(); }
+
+  // Runs the batch; `logits` receives n_vocab floats per token with `logits` set, in batch order.
+  Status forward(const std::vector<BatchToken>& batch, std::vector<float>& logits);
+
+ private:
+  DeepSeek2(gguf::File file, HParams hp, Weights w, const LoadOptions& o);
+  void forward_step(const BatchToken* batch, int n, float* logits);
+  void attention(int il, const BatchToken* batch, int n);
+  void feed_forward(int il, int n);
+
+  gguf::File file_;
+  HParams hp_;
+  Weights w_;
+  KvCache cache_;
+  std::unique_ptr<ThreadPool> pool_;
+  int n_batch_;
+  struct Buffers;
+  std::unique_ptr<Buffers> buf_;
+};
+
+}  // namespace onecard::model
