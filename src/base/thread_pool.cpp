@@ -64,7 +64,14 @@ void ThreadPool::run(int64_t n, int64_t grain, Call call, void* ctx) {
   }
   wake_.notify_all();
   work(0);
-  while (busy_.load(std::memory_order_acquire) != 0) cpu_relax();
+  // Spin briefly, then yield: on an oversubscribed machine a descheduled worker needs this core to finish.
+  for (int spins = 0; busy_.load(std::memory_order_acquire) != 0; ++spins) {
+    if (spins < 2000) {
+      cpu_relax();
+    } else {
+      std::this_thread::yield();
+    }
+  }
 }
 
 void ThreadPool::worker_loop(int thread) {

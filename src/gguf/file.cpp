@@ -5,6 +5,33 @@
 #include <limits>
 
 namespace onecard::gguf {
+namespace {
+
+// Ids that ggml once assigned and later dropped; naming them tells the user the file is from an old tool.
+const char* removed_type_name(uint32_t id) {
+  switch (id) {
+    case 4:
+      return "Q4_2";
+    case 5:
+      return "Q4_3";
+    case 31:
+      return "Q4_0_4_4";
+    case 32:
+      return "Q4_0_4_8";
+    case 33:
+      return "Q4_0_8_8";
+    case 36:
+      return "IQ4_NL_4_4";
+    case 37:
+      return "IQ4_NL_4_8";
+    case 38:
+      return "IQ4_NL_8_8";
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
 
 std::string TensorInfo::shape_string() const {
   std::string s = "[";
@@ -25,7 +52,8 @@ class Parser {
 
   template <class... Args>
   Error fail_at(uint64_t offset, fmt::format_string<Args...> f, Args&&... args) const {
-    return Error(fmt::format("{}: offset {}: {}", name_, offset, fmt::format(f, std::forward<Args>(args)...)));
+    return Error(
+        fmt::format("{}: offset {}: {}", name_, offset, fmt::format(f, std::forward<Args>(args)...)));
   }
   uint64_t remaining() const { return b_.size() - pos_; }
 
@@ -42,6 +70,7 @@ class Parser {
   Result<std::string_view> read_string(std::string_view what);
   Result<Value> read_value(ValueType type, std::string_view what, int depth);
   Status read_kvs(File& f, uint64_t n_kv);
+  Status check_alignment(File& f, uint64_t value_at);
   Status read_tensor_infos(File& f, uint64_t n_tensors);
   Status check_tensor_data(File& f);
 
@@ -66,20 +95,30 @@ Result<Value> Parser::read_value(ValueType type, std::string_view what, int dept
   v.type_ = type;
   const uint64_t at = pos_;
   switch (type) {
-    case ValueType::U8: case ValueType::I8: case ValueType::BOOL: {
+    case ValueType::U8:
+    case ValueType::I8:
+    case ValueType::BOOL: {
       ONECARD_ASSIGN_OR_RETURN(uint8_t x, read<uint8_t>(what));
-      if (type == ValueType::I8) v.bits_ = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int8_t>(x)));
-      else v.bits_ = x;
-      if (type == ValueType::BOOL && x > 1) return fail_at(at, "{}: bool value {} is neither 0 nor 1", what, x);
+      if (type == ValueType::I8)
+        v.bits_ = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int8_t>(x)));
+      else
+        v.bits_ = x;
+      if (type == ValueType::BOOL && x > 1)
+        return fail_at(at, "{}: bool value {} is neither 0 nor 1", what, x);
       return v;
     }
-    case ValueType::U16: { ONECARD_ASSIGN_OR_RETURN(uint16_t x, read<uint16_t>(what)); v.bits_ = x; return v; }
+    case ValueType::U16: {
+      ONECARD_ASSIGN_OR_RETURN(uint16_t x, read<uint16_t>(what));
+      v.bits_ = x;
+      return v;
+    }
     case ValueType::I16: {
       ONECARD_ASSIGN_OR_RETURN(int16_t x, read<int16_t>(what));
       v.bits_ = static_cast<uint64_t>(static_cast<int64_t>(x));
       return v;
     }
-    case ValueType::U32: case ValueType::F32: {
+    case ValueType::U32:
+    case ValueType::F32: {
       ONECARD_ASSIGN_OR_RETURN(uint32_t x, read<uint32_t>(what));
       v.bits_ = x;
       return v;
@@ -89,7 +128,9 @@ Result<Value> Parser::read_value(ValueType type, std::string_view what, int dept
       v.bits_ = static_cast<uint64_t>(static_cast<int64_t>(x));
       return v;
     }
-    case ValueType::U64: case ValueType::I64: case ValueType::F64: {
+    case ValueType::U64:
+    case ValueType::I64:
+    case ValueType::F64: {
       ONECARD_ASSIGN_OR_RETURN(uint64_t x, read<uint64_t>(what));
       v.bits_ = x;
       return v;
@@ -98,7 +139,8 @@ Result<Value> Parser::read_value(ValueType type, std::string_view what, int dept
       ONECARD_ASSIGN_OR_RETURN(v.str_, read_string(what));
       return v;
     }
-    case ValueType::ARRAY: break;
+    case ValueType::ARRAY:
+      break;
   }
   if (depth >= kMaxArrayDepth) return fail_at(at, "{}: arrays nested deeper than {}", what, kMaxArrayDepth);
   ONECARD_ASSIGN_OR_RETURN(uint32_t elem, read<uint32_t>(what));
@@ -107,12 +149,13 @@ Result<Value> Parser::read_value(ValueType type, std::string_view what, int dept
   const uint64_t count_at = pos_;
   ONECARD_ASSIGN_OR_RETURN(v.count_, read<uint64_t>(what));
   // The smallest encoding of one element: a fixed-width value, an 8-byte string length, or an array header.
-  const uint64_t min_elem = elem == static_cast<uint32_t>(ValueType::STRING)  ? 8
-                            : elem == static_cast<uint32_t>(ValueType::ARRAY) ? 12
-                                                                               : value_type_size(v.array_type_);
+  const uint64_t min_elem = elem == static_cast<uint32_t>(ValueType::STRING) ? 8
+                            : elem == static_cast<uint32_t>(ValueType::ARRAY)
+                                ? 12
+                                : value_type_size(v.array_type_);
   if (v.count_ > remaining() / min_elem) {
-    return fail_at(count_at, "{}: array of {} {} values cannot fit in the {} bytes left in the file", what, v.count_,
-                   value_type_name(v.array_type_), remaining());
+    return fail_at(count_at, "{}: array of {} {} values cannot fit in the {} bytes left in the file", what,
+                   v.count_, value_type_name(v.array_type_), remaining());
   }
   if (v.array_type_ == ValueType::STRING) {
     v.strings_.reserve(v.count_);
@@ -131,7 +174,8 @@ Result<Value> Parser::read_value(ValueType type, std::string_view what, int dept
     pos_ += v.count_ * min_elem;
     if (v.array_type_ == ValueType::BOOL) {
       for (uint64_t i = 0; i < v.count_; ++i) {
-        if (v.raw_[i] > 1) return fail_at(count_at + 8 + i, "{}: bool element {} is neither 0 nor 1", what, i);
+        if (v.raw_[i] > 1)
+          return fail_at(count_at + 8 + i, "{}: bool element {} is neither 0 nor 1", what, i);
       }
     }
   }
@@ -139,7 +183,8 @@ Result<Value> Parser::read_value(ValueType type, std::string_view what, int dept
 }
 
 Status Parser::read_kvs(File& f, uint64_t n_kv) {
-  f.kvs_.reserve(n_kv);  // n_kv was checked against the file size
+  f.kvs_.reserve(n_kv);       // n_kv was checked against the file size
+  uint64_t alignment_at = 0;  // where general.alignment's value lies, for messages
   for (uint64_t i = 0; i < n_kv; ++i) {
     const uint64_t at = pos_;
     ONECARD_ASSIGN_OR_RETURN(std::string_view key, read_string(fmt::format("metadata key #{}", i)));
@@ -150,17 +195,22 @@ Status Parser::read_kvs(File& f, uint64_t n_kv) {
     if (!is_valid_value_type(type)) return fail_at(type_at, "{}: unknown value type {}", what, type);
     ONECARD_ASSIGN_OR_RETURN(Value value, read_value(static_cast<ValueType>(type), what, 0));
     if (!f.kv_index_.emplace(key, f.kvs_.size()).second) return fail_at(at, "duplicate {}", what);
+    if (key == "general.alignment") alignment_at = type_at;
     f.kvs_.push_back(KeyValue{key, std::move(value)});
   }
-  if (const Value* a = f.find("general.alignment")) {
-    auto r = a->as<uint32_t>();
-    if (!r.ok()) return f.key_error("general.alignment", r.error());
-    const uint32_t al = r.value();
-    if (al == 0 || (al & (al - 1)) != 0) {
-      return make_error("{}: metadata key 'general.alignment': {} is not a power of two", name_, al);
-    }
-    f.alignment_ = al;
+  return check_alignment(f, alignment_at);
+}
+
+Status Parser::check_alignment(File& f, uint64_t value_at) {
+  const Value* a = f.find("general.alignment");
+  if (a == nullptr) return {};
+  auto r = a->as<uint32_t>();
+  if (!r.ok()) return fail_at(value_at, "metadata key 'general.alignment': {}", r.error().message());
+  const uint32_t al = r.value();
+  if (al == 0 || (al & (al - 1)) != 0) {
+    return fail_at(value_at, "metadata key 'general.alignment': {} is not a power of two", al);
   }
+  f.alignment_ = al;
   return {};
 }
 
@@ -191,13 +241,20 @@ Status Parser::read_tensor_infos(File& f, uint64_t n_tensors) {
     const uint64_t type_at = pos_;
     ONECARD_ASSIGN_OR_RETURN(uint32_t type, read<uint32_t>(what));
     const TypeTraits* tt = type_traits(type);
-    if (tt == nullptr) return fail_at(type_at, "{}: unknown ggml type {}", what, type);
+    if (tt == nullptr) {
+      if (const char* old = removed_type_name(type)) {
+        return fail_at(type_at, "{}: ggml type {} ({}) was removed from ggml and is not supported", what,
+                       type, old);
+      }
+      return fail_at(type_at, "{}: unknown ggml type {}", what, type);
+    }
     t.type = tt->type;
     if (t.ne[0] % tt->block_size != 0) {
       return fail_at(dims_at, "{}: row length {} is not a multiple of the {} block size {}", what, t.ne[0],
                      tt->name, tt->block_size);
     }
-    if (__builtin_mul_overflow(t.n_elements / tt->block_size, static_cast<uint64_t>(tt->type_size), &t.n_bytes)) {
+    if (__builtin_mul_overflow(t.n_elements / tt->block_size, static_cast<uint64_t>(tt->type_size),
+                               &t.n_bytes)) {
       return fail_at(dims_at, "{}: the byte size of shape {} overflows", what, t.shape_string());
     }
     ONECARD_ASSIGN_OR_RETURN(t.offset, read<uint64_t>(what));
@@ -221,8 +278,8 @@ Status Parser::check_tensor_data(File& f) {
   const uint64_t data_size = b_.size() - f.data_offset_;
   for (auto& t : f.tensors_) {
     if (t.offset % al != 0) {
-      return fail_at(t.info_offset, "tensor '{}': data offset {} is not a multiple of the alignment {}", t.name,
-                     t.offset, al);
+      return fail_at(t.info_offset, "tensor '{}': data offset {} is not a multiple of the alignment {}",
+                     t.name, t.offset, al);
     }
     if (t.offset > data_size || t.n_bytes > data_size - t.offset) {
       return fail_at(t.info_offset,
@@ -235,14 +292,15 @@ Status Parser::check_tensor_data(File& f) {
   std::vector<const TensorInfo*> by_offset;
   by_offset.reserve(f.tensors_.size());
   for (const auto& t : f.tensors_) by_offset.push_back(&t);
-  std::sort(by_offset.begin(), by_offset.end(),
-            [](const TensorInfo* a, const TensorInfo* b) { return a->offset < b->offset; });
+  // Stable, so that of two tensors at one offset the later-declared one is named as the overlapping one.
+  std::stable_sort(by_offset.begin(), by_offset.end(),
+                   [](const TensorInfo* a, const TensorInfo* b) { return a->offset < b->offset; });
   for (size_t i = 1; i < by_offset.size(); ++i) {
     const TensorInfo& a = *by_offset[i - 1];
     const TensorInfo& b = *by_offset[i];
     if (a.offset + a.n_bytes > b.offset) {
-      return fail_at(b.info_offset, "tensor '{}' (data [{}, {})) overlaps tensor '{}' (data [{}, {}))", b.name,
-                     b.offset, b.offset + b.n_bytes, a.name, a.offset, a.offset + a.n_bytes);
+      return fail_at(b.info_offset, "tensor '{}' (data [{}, {})) overlaps tensor '{}' (data [{}, {}))",
+                     b.name, b.offset, b.offset + b.n_bytes, a.name, a.offset, a.offset + a.n_bytes);
     }
   }
   return {};
@@ -258,8 +316,9 @@ Status Parser::run(File& f) {
   ONECARD_ASSIGN_OR_RETURN(f.version_, read<uint32_t>("version"));
   if (f.version_ == 1) return fail_at(4, "GGUF version 1 is not supported (versions 2 and 3 are)");
   if (f.version_ != 2 && f.version_ != 3) {
-    if ((f.version_ & 0xffff) == 0) {
-      return fail_at(4, "GGUF version {:#x} looks byte-swapped: big-endian files are not supported", f.version_);
+    if (f.version_ != 0 && (f.version_ & 0xffff) == 0) {
+      return fail_at(4, "GGUF version {:#x} looks byte-swapped: big-endian files are not supported",
+                     f.version_);
     }
     return fail_at(4, "unsupported GGUF version {} (versions 2 and 3 are supported)", f.version_);
   }
@@ -270,9 +329,17 @@ Status Parser::run(File& f) {
   // a dimension count, one dimension, a type and an offset.
   constexpr uint64_t kMinKv = 8 + 4 + 1;
   constexpr uint64_t kMinTensor = 8 + 4 + 8 + 4 + 8;
-  if (n_kv > remaining() / kMinKv || n_tensors > remaining() / kMinTensor ||
-      n_kv * kMinKv + n_tensors * kMinTensor > remaining()) {
-    return fail_at(counts_at, "{} tensors and {} metadata entries cannot fit in the {} bytes left in the file",
+  if (n_tensors > remaining() / kMinTensor) {
+    return fail_at(counts_at, "tensor count {} cannot fit in the {} bytes left in the file", n_tensors,
+                   remaining());
+  }
+  if (n_kv > remaining() / kMinKv) {
+    return fail_at(counts_at + 8, "metadata count {} cannot fit in the {} bytes left in the file", n_kv,
+                   remaining());
+  }
+  if (n_kv * kMinKv + n_tensors * kMinTensor > remaining()) {
+    return fail_at(counts_at,
+                   "{} tensors and {} metadata entries cannot fit in the {} bytes left in the file",
                    n_tensors, n_kv, remaining());
   }
   ONECARD_TRY(read_kvs(f, n_kv));

@@ -30,11 +30,11 @@ struct TensorInfo {
   uint32_t n_dims = 0;
   std::array<uint64_t, kMaxDims> ne{1, 1, 1, 1};  // ne[0] is the contiguous (input) dimension
   GgmlType type = GgmlType::F32;
-  uint64_t offset = 0;       // from the start of the data section
+  uint64_t offset = 0;  // from the start of the data section
   uint64_t n_elements = 0;
   uint64_t n_bytes = 0;
   const uint8_t* data = nullptr;  // into the mapped file
-  uint64_t info_offset = 0;  // file offset of this tensor's info record, for messages
+  uint64_t info_offset = 0;       // file offset of this tensor's info record, for messages
 
   std::span<const uint64_t> dims() const { return {ne.data(), n_dims}; }
   std::span<const uint8_t> bytes() const { return {data, static_cast<size_t>(n_bytes)}; }
@@ -87,7 +87,8 @@ class File {
 template <class T>
 Result<T> File::get(std::string_view key) const {
   const Value* v = find(key);
-  if (v == nullptr) return make_error("{}: missing metadata key '{}' ({} expected)", name_, key, cpp_type_name<T>());
+  if (v == nullptr)
+    return make_error("{}: missing metadata key '{}' ({} expected)", name_, key, cpp_type_name<T>());
   auto r = v->as<T>();
   if (!r.ok()) return key_error(key, r.error());
   return r;

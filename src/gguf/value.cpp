@@ -7,32 +7,47 @@ std::string Value::type_description() const {
   return fmt::format("array of {}", value_type_name(array_type_));
 }
 
-Result<uint64_t> Value::as_u64() const {
+Result<uint64_t> Value::as_u64(std::string_view expected) const {
   switch (type_) {
-    case ValueType::U8: case ValueType::U16: case ValueType::U32: case ValueType::U64: return bits_;
-    case ValueType::I8: case ValueType::I16: case ValueType::I32: case ValueType::I64: {
+    case ValueType::U8:
+    case ValueType::U16:
+    case ValueType::U32:
+    case ValueType::U64:
+      return bits_;
+    case ValueType::I8:
+    case ValueType::I16:
+    case ValueType::I32:
+    case ValueType::I64: {
       const auto v = static_cast<int64_t>(bits_);
-      if (v < 0) return make_error("value {} is negative, an unsigned integer was expected", v);
+      if (v < 0) return make_error("value {} is negative, {} was expected", v, expected);
       return static_cast<uint64_t>(v);
     }
-    default: return make_error("expected an integer, found {}", type_description());
+    default:
+      return make_error("expected {}, found {}", expected, type_description());
   }
 }
 
-Result<int64_t> Value::as_i64() const {
+Result<int64_t> Value::as_i64(std::string_view expected) const {
   switch (type_) {
-    case ValueType::I8: case ValueType::I16: case ValueType::I32: case ValueType::I64:
+    case ValueType::I8:
+    case ValueType::I16:
+    case ValueType::I32:
+    case ValueType::I64:
       return static_cast<int64_t>(bits_);
-    case ValueType::U8: case ValueType::U16: case ValueType::U32: case ValueType::U64:
+    case ValueType::U8:
+    case ValueType::U16:
+    case ValueType::U32:
+    case ValueType::U64:
       if (bits_ > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
         return make_error("value {} does not fit in int64", bits_);
       }
       return static_cast<int64_t>(bits_);
-    default: return make_error("expected an integer, found {}", type_description());
+    default:
+      return make_error("expected {}, found {}", expected, type_description());
   }
 }
 
-Result<double> Value::as_f64() const {
+Result<double> Value::as_f64(std::string_view expected) const {
   if (type_ == ValueType::F32) {
     float f;
     const auto b = static_cast<uint32_t>(bits_);
@@ -44,7 +59,7 @@ Result<double> Value::as_f64() const {
     std::memcpy(&d, &bits_, 8);
     return d;
   }
-  return make_error("expected a float, found {}", type_description());
+  return make_error("expected {}, found {}", expected, type_description());
 }
 
 // Elements of fixed-width arrays are not aligned in the file, so they are read with memcpy.
@@ -56,10 +71,17 @@ Value Value::scalar_at(uint64_t i) const {
   std::memcpy(&bits, raw_ + i * size, size);
   // Sign-extend signed types so that bits_ holds the int64 value.
   switch (array_type_) {
-    case ValueType::I8: bits = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int8_t>(bits))); break;
-    case ValueType::I16: bits = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int16_t>(bits))); break;
-    case ValueType::I32: bits = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(bits))); break;
-    default: break;
+    case ValueType::I8:
+      bits = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int8_t>(bits)));
+      break;
+    case ValueType::I16:
+      bits = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int16_t>(bits)));
+      break;
+    case ValueType::I32:
+      bits = static_cast<uint64_t>(static_cast<int64_t>(static_cast<int32_t>(bits)));
+      break;
+    default:
+      break;
   }
   v.bits_ = bits;
   return v;

@@ -1,4 +1,5 @@
-// A metadata value as it lies in a GGUF file: a view into the mapped bytes (strings and arrays are not copied).
+// A metadata value as it lies in a GGUF file: a view into the mapped bytes (strings and arrays are not
+// copied).
 #pragma once
 
 #include <cstdint>
@@ -19,8 +20,8 @@ class Value {
  public:
   ValueType type() const { return type_; }
 
-  // Scalars. Integer types convert losslessly to any integer T that holds the value; float32 and float64 convert
-  // to float or double; anything else is an error that says what was expected and what was found.
+  // Scalars. Integer types convert losslessly to any integer T that holds the value; float32 and float64
+  // convert to float or double; anything else is an error that says what was expected and what was found.
   template <class T>
   Result<T> as() const;
 
@@ -52,9 +53,10 @@ class Value {
 
  private:
   friend class Parser;
-  Result<uint64_t> as_u64() const;
-  Result<int64_t> as_i64() const;
-  Result<double> as_f64() const;
+  // `expected` names the caller's type in the message when this value is of another kind.
+  Result<uint64_t> as_u64(std::string_view expected) const;
+  Result<int64_t> as_i64(std::string_view expected) const;
+  Result<double> as_f64(std::string_view expected) const;
   Value scalar_at(uint64_t i) const;
 
   ValueType type_ = ValueType::U8;
@@ -69,18 +71,30 @@ class Value {
 
 template <class T>
 inline constexpr std::string_view cpp_type_name() {
-  if constexpr (std::is_same_v<T, bool>) return "bool";
-  else if constexpr (std::is_same_v<T, uint8_t>) return "uint8";
-  else if constexpr (std::is_same_v<T, int8_t>) return "int8";
-  else if constexpr (std::is_same_v<T, uint16_t>) return "uint16";
-  else if constexpr (std::is_same_v<T, int16_t>) return "int16";
-  else if constexpr (std::is_same_v<T, uint32_t>) return "uint32";
-  else if constexpr (std::is_same_v<T, int32_t>) return "int32";
-  else if constexpr (std::is_same_v<T, uint64_t>) return "uint64";
-  else if constexpr (std::is_same_v<T, int64_t>) return "int64";
-  else if constexpr (std::is_same_v<T, float>) return "float32";
-  else if constexpr (std::is_same_v<T, double>) return "float64";
-  else return "string";
+  if constexpr (std::is_same_v<T, bool>)
+    return "bool";
+  else if constexpr (std::is_same_v<T, uint8_t>)
+    return "uint8";
+  else if constexpr (std::is_same_v<T, int8_t>)
+    return "int8";
+  else if constexpr (std::is_same_v<T, uint16_t>)
+    return "uint16";
+  else if constexpr (std::is_same_v<T, int16_t>)
+    return "int16";
+  else if constexpr (std::is_same_v<T, uint32_t>)
+    return "uint32";
+  else if constexpr (std::is_same_v<T, int32_t>)
+    return "int32";
+  else if constexpr (std::is_same_v<T, uint64_t>)
+    return "uint64";
+  else if constexpr (std::is_same_v<T, int64_t>)
+    return "int64";
+  else if constexpr (std::is_same_v<T, float>)
+    return "float32";
+  else if constexpr (std::is_same_v<T, double>)
+    return "float64";
+  else
+    return "string";
 }
 
 template <class T>
@@ -92,17 +106,17 @@ Result<T> Value::as() const {
     if (type_ != ValueType::STRING) return make_error("expected string, found {}", type_description());
     return T(str_);
   } else if constexpr (std::is_floating_point_v<T>) {
-    ONECARD_ASSIGN_OR_RETURN(double v, as_f64());
+    ONECARD_ASSIGN_OR_RETURN(double v, as_f64(cpp_type_name<T>()));
     return static_cast<T>(v);
   } else if constexpr (std::is_integral_v<T> && std::is_unsigned_v<T>) {
-    ONECARD_ASSIGN_OR_RETURN(uint64_t v, as_u64());
+    ONECARD_ASSIGN_OR_RETURN(uint64_t v, as_u64(cpp_type_name<T>()));
     if (v > static_cast<uint64_t>(std::numeric_limits<T>::max())) {
       return make_error("value {} does not fit in {}", v, cpp_type_name<T>());
     }
     return static_cast<T>(v);
   } else {
     static_assert(std::is_integral_v<T> && std::is_signed_v<T>, "unsupported metadata type");
-    ONECARD_ASSIGN_OR_RETURN(int64_t v, as_i64());
+    ONECARD_ASSIGN_OR_RETURN(int64_t v, as_i64(cpp_type_name<T>()));
     if (v > static_cast<int64_t>(std::numeric_limits<T>::max()) ||
         v < static_cast<int64_t>(std::numeric_limits<T>::min())) {
       return make_error("value {} does not fit in {}", v, cpp_type_name<T>());
@@ -116,8 +130,10 @@ Result<T> Value::element(uint64_t i) const {
   if (type_ != ValueType::ARRAY) return make_error("expected an array, found {}", type_description());
   if (i >= count_) return make_error("index {} out of range for an array of {}", i, count_);
   if (array_type_ == ValueType::STRING) {
-    if constexpr (std::is_same_v<T, std::string_view> || std::is_same_v<T, std::string>) return T(strings_[i]);
-    else return make_error("expected array of {}, found {}", cpp_type_name<T>(), type_description());
+    if constexpr (std::is_same_v<T, std::string_view> || std::is_same_v<T, std::string>)
+      return T(strings_[i]);
+    else
+      return make_error("expected array of {}, found {}", cpp_type_name<T>(), type_description());
   } else if (array_type_ == ValueType::ARRAY) {
     return make_error("expected array of {}, found {}", cpp_type_name<T>(), type_description());
   }

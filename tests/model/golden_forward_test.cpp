@@ -1,0 +1,173 @@
+// The forward pass against the logits DeepSeek's official implementation computed for the golden models.
+#include <cmath>
+#include <fstream>
+
+#include <gtest/gtest.h>
+
+#include "common/test_paths.h"
+#include "model/deepseek2.h"
+
+namespace onecard::model {
+namespace {
+
+template <class T>
+std::vector<T> read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  const auto size = static_cast<size_t>(in.tellg());
+  std::vector<T> v(size / sizeof(T));
+  in.seekg(0);
+  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(size));
+  return v;
+}
+
+struct Golden {
+  std::string gguf;
+  std::vector<int32_t> tokens;
+  std::vector<float> logits;  // [tokens, vocab]
+};
+
+Golden load_golden(const std::string& name) {
+  const std::string base = test::golden_dir() + "/models/" + name;
+  return {base + ".gguf", read_all<int32_t>(base + ".tokens.i32"), read_all<float>(base + ".logits.f32")};
+}
+
+struct Agreement {
+  double max_rel = 0;
+  double top1 = 0;  // fraction of positions whose argmax agrees
+};
+
+Agreement compare(const std::vector<float>& got, const std::vector<float>& want, size_t vocab) {
+  Agreement a;
+  const size_t n = want.size() / vocab;
+  size_t same = 0;
+  for (size_t t = 0; t < n; ++t) {
+    double diff = 0, norm = 0;
+    size_t arg_got = 0, arg_want = 0;
+    for (size_t i = 0; i < vocab; ++i) {
+      const double g = got[t * vocab + i], w = want[t * vocab + i];
+      diff += (g - w) * (g - w);
+      norm += w * w;
+      if (g > got[t * vocab + arg_got]) arg_got = i;
+      if (w > want[t * vocab + arg_want]) arg_want = i;
+    }
+    a.max_rel = std::max(a.max_rel, std::sqrt(diff / norm));
+    same += arg_got == arg_want ? 1 : 0;
+  }
+  a.top1 = static_cast<double>(same) / static_cast<double>(n);
+  return a;
+}
+
+std::vector<float> run(const Golden& g, int chunk, KvType kv, int threads) {
+  LoadOptions o;
+  o.n_ctx = static_cast<int>(g.tokens.size());
+  o.n_batch = chunk;
+  o.kv_type = kv;
+  o.n_threads = threads;
+  auto m = DeepSeek2::load(g.gguf, o);
+  EXPECT_TRUE(m.ok()) << m.error().message();
+  std::vector<BatchToken> batch;
+  for (size_t i = 0; i < g.tokens.size(); ++i)
+    batch.push_back({g.tokens[i], static_cast<int32_t>(i), 0, true});
+  std::vector<float> logits;
+  auto st = m.value()->forward(batch, logits);
+  EXPECT_TRUE(st.ok()) << st.error().message();
+  return logits;
+}
+
+struct Case {
+  std::string model;
+  double tolerance;  // with an f32 KV cache; the bound for the weight type
+};
+
+class GoldenForward : public testing::TestWithParam<std::tuple<Case, int>> {};
+
+TEST_P(GoldenForward, MatchesTheReferenceWithF32Cache) {
+  const auto& [c, chunk] = GetParam();
+  const Golden g = load_golden(c.model);
+  const size_t vocab = g.logits.size() / g.tokens.size();
+  const int step = chunk > 0 ? chunk : static_cast<int>(g.tokens.size());
+  const Agreement a = compare(run(g, step, KvType::kF32, 2), g.logits, vocab);
+  EXPECT_LE(a.max_rel, c.tolerance);
+  EXPECT_EQ(a.top1, 1.0);
+}
+
+TEST_P(GoldenForward, StaysCloseWithBf16Cache) {
+  const auto& [c, chunk] = GetParam();
+  const Golden g = load_golden(c.model);
+  const size_t vocab = g.logits.size() / g.tokens.size();
+  const int step = chunk > 0 ? chunk : static_cast<int>(g.tokens.size());
+  const Agreement a = compare(run(g, step, KvType::kBF16, 3), g.logits, vocab);
+  EXPECT_LE(a.max_rel, 1e-2);
+  EXPECT_GE(a.top1, 0.98);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Golden, GoldenForward,
+    testing::Combine(testing::Values(Case{"tiny-v3-f32", 1e-4}, Case{"tiny-v3-bf16", 1e-3},
+                                     Case{"tiny-v3-f16-kbvb", 1e-3}, Case{"tiny-v2lite-f16", 1e-3}),
+                     testing::Values(1, 7, 0)),
+    [](const auto& param_info) {
+      std::string name =
+          std::get<0>(param_info.param).model + "_chunk" + std::to_string(std::get<1>(param_info.param));
+      for (char& ch : name) ch = ch == '-' ? '_' : ch;
+      return name;
+    });
+
+// Two sequences stepped together, token by token, at different positions: each must get the logits it gets
+// alone.
+TEST(BatchedForward, SequencesDoNotDisturbEachOther) {
+  const Golden g = load_golden("tiny-v3-f32");
+  const size_t vocab = g.logits.size() / g.tokens.size();
+  LoadOptions o;
+  o.n_ctx = 64;
+  o.n_seq = 2;
+  o.kv_type = KvType::kF32;
+  o.n_threads = 2;
+  auto m = DeepSeek2::load(g.gguf, o);
+  ASSERT_TRUE(m.ok()) << m.error().message();
+  // Sequence 0 is the golden prompt; sequence 1 the same tokens reversed, started 5 steps later.
+  const int n = 40, lag = 5;
+  std::vector<int32_t> other(g.tokens.rbegin(), g.tokens.rbegin() + n);
+  std::vector<float> seq0, seq1, step;
+  for (int s = 0; s < n + lag; ++s) {
+    std::vector<BatchToken> batch;
+    if (s < n) batch.push_back({g.tokens[s], s, 0, true});
+    if (s >= lag) batch.push_back({other[s - lag], s - lag, 1, true});
+    ASSERT_TRUE(m.value()->forward(batch, step).ok());
+    size_t at = 0;
+    if (s < n) seq0.insert(seq0.end(), step.begin(), step.begin() + vocab), at = vocab;
+    if (s >= lag) seq1.insert(seq1.end(), step.begin() + at, step.begin() + at + vocab);
+  }
+  const std::vector<float> want0(g.logits.begin(), g.logits.begin() + n * vocab);
+  EXPECT_LE(compare(seq0, want0, vocab).max_rel, 1e-4);
+
+  // Sequence 1 alone, in one fresh model.
+  auto alone = DeepSeek2::load(g.gguf, o);
+  ASSERT_TRUE(alone.ok());
+  std::vector<BatchToken> batch;
+  for (int i = 0; i < n; ++i) batch.push_back({other[i], i, 0, true});
+  std::vector<float> want1;
+  ASSERT_TRUE(alone.value()->forward(batch, want1).ok());
+  EXPECT_LE(compare(seq1, want1, vocab).max_rel, 1e-5);
+}
+
+TEST(BatchedForward, RefusesTokensOutsideTheModelOrContext) {
+  const Golden g = load_golden("tiny-v3-f32");
+  LoadOptions o;
+  o.n_ctx = 16;
+  auto m = DeepSeek2::load(g.gguf, o);
+  ASSERT_TRUE(m.ok());
+  std::vector<float> logits;
+  auto st = m.value()->forward({{512, 0, 0, true}}, logits);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("id 512 is outside the vocabulary"), std::string::npos);
+  st = m.value()->forward({{1, 16, 0, true}}, logits);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("position 16 is outside the context of 16 tokens"), std::string::npos);
+  st = m.value()->forward({{1, 0, 1, true}}, logits);
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.error().message().find("sequence 1"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace onecard::model
