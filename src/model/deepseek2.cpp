@@ -19,11 +19,8 @@ struct DeepSeek2::Buffers {
   std::vector<float> h, xn, qa, q, kv, attn, tmp, gate, up, router, moe_out, rows;
   std::vector<int32_t> ids;
   std::vector<float> weights;
-  // Per thread: one head's queries in latent form [q_lat | q_pe], its latent outputs, and attention scores.
-  struct Thread {
-    std::vector<float> qcat, olat, scores;
-  };
-  std::vector<Thread> threads;
+  std::vector<MlaScratch> threads;
+  MlaShape mla{};
   cpu::Rope rope;
   RoutingConfig routing;
   std::vector<RoutingScratch> routing_scratch;
@@ -46,6 +43,7 @@ DeepSeek2::DeepSeek2(gguf::File file, HParams hp, Weights w, const LoadOptions& 
       cache_(hp_, o.n_seq, o.n_ctx, o.kv_type),
       pool_(std::make_unique<ThreadPool>(o.n_threads)),
       n_batch_(o.n_batch),
+      attention_mode_(o.attention),
       buf_(std::make_unique<Buffers>()) {
   const size_t nb = static_cast<size_t>(n_batch_);
   const size_t d = hp_.n_embd, H = hp_.n_head, qkd = hp_.qk_head_dim(), width = hp_.kv_cache_width();
@@ -71,6 +69,9 @@ DeepSeek2::DeepSeek2(gguf::File file, HParams hp, Weights w, const LoadOptions& 
     grow(t.olat, nb * hp_.kv_lora_rank);
     grow(t.scores, static_cast<size_t>(cache_.n_ctx()));
   }
+  b.mla =
+      MlaShape{static_cast<int64_t>(H),     hp_.qk_nope,          hp_.qk_rope, hp_.kv_lora_rank, hp_.v_head,
+               static_cast<int64_t>(width), hp_.attention_scale()};
   b.rope = hp_.yarn.enabled ? cpu::Rope(static_cast<int>(hp_.qk_rope), hp_.rope_freq_base, hp_.yarn.factor,
                                         static_cast<int>(hp_.yarn.original_context), hp_.yarn.beta_fast,
                                         hp_.yarn.beta_slow)
@@ -136,6 +137,7 @@ void DeepSeek2::forward_step(const BatchToken* batch, int n, float* logits) {
   const quant::DequantizeFn embed = quant::dequantize_fn(w_.token_embd.type);
   for (int t = 0; t < n; ++t) embed(w_.token_embd.row(batch[t].token), b.h.data() + t * d, d);
 
+  plan_runs(batch, n);
   for (int il = 0; il < static_cast<int>(hp_.n_layer_decode()); ++il) {
     attention(il, batch, n);
     feed_forward(il, n);
@@ -148,6 +150,18 @@ void DeepSeek2::forward_step(const BatchToken* batch, int n, float* logits) {
     ++n_out;
   }
   cpu::matmul(w_.output, b.rows.data(), d, n_out, logits, hp_.n_vocab, *pool_);
+}
+
+void DeepSeek2::plan_runs(const BatchToken* batch, int n) {
+  runs_.clear();
+  for (int first = 0; first < n;) {
+    int count = 1;
+    while (first + count < n && batch[first + count].seq == batch[first].seq) ++count;
+    bool expanded = attention_mode_ == AttentionMode::kExpanded;
+    if (attention_mode_ == AttentionMode::kAuto) expanded = prefer_expanded(buf_->mla, batch + first, count);
+    runs_.push_back({first, count, expanded});
+    first += count;
+  }
 }
 
 void DeepSeek2::attention(int il, const BatchToken* batch, int n) {
@@ -177,38 +191,16 @@ void DeepSeek2::attention(int il, const BatchToken* batch, int n) {
     cache_.store(il, batch[t].seq, batch[t].pos, kv);
   }
 
-  const float scale = hp_.attention_scale();
-  const bool bf16 = cache_.type() == KvType::kBF16;
-  pool_->parallel_for(H, [&](int64_t h, int thread) {
-    Buffers::Thread& ts = b.threads[thread];
-    const float* qh = b.q.data() + h * qkd;
-    // Absorb W_UK into the queries: the latent-space query of every token of the step at once.
-    if (l.uk_transposed) {
-      cpu::matmul_transposed_serial(l.uk[h], qh, H * qkd, n, ts.qcat.data(), width);
+  pool_->parallel_for(H * static_cast<int64_t>(runs_.size()), [&](int64_t task, int thread) {
+    const int64_t h = task % H;
+    const Run& r = runs_[task / H];
+    const float* q = b.q.data() + r.first * H * qkd;
+    float* out = b.attn.data() + r.first * H * v;
+    if (r.expanded) {
+      attend_expanded(b.mla, l, h, q, batch + r.first, r.count, cache_, il, out, b.threads[thread]);
     } else {
-      cpu::matmul_serial(l.uk[h], qh, H * qkd, n, ts.qcat.data(), width);
+      attend_absorbed(b.mla, l, h, q, batch + r.first, r.count, cache_, il, out, b.threads[thread]);
     }
-    for (int t = 0; t < n; ++t) {
-      float* qc = ts.qcat.data() + t * width;
-      std::memcpy(qc + kvl, qh + t * H * qkd + nope, static_cast<size_t>(rope) * sizeof(float));
-      const int64_t n_pos = batch[t].pos + 1;
-      const void* rows = cache_.rows(il, batch[t].seq);
-      float* scores = ts.scores.data();
-      float* olat = ts.olat.data() + t * kvl;
-      std::fill(olat, olat + kvl, 0.0f);
-      if (bf16) {
-        const auto* r = static_cast<const uint16_t*>(rows);
-        for (int64_t p = 0; p < n_pos; ++p) scores[p] = cpu::dot_f32_bf16(qc, r + p * width, width) * scale;
-        cpu::softmax(scores, n_pos);
-        for (int64_t p = 0; p < n_pos; ++p) cpu::axpy_bf16(scores[p], r + p * width, olat, kvl);
-      } else {
-        const auto* r = static_cast<const float*>(rows);
-        for (int64_t p = 0; p < n_pos; ++p) scores[p] = cpu::dot_f32(qc, r + p * width, width) * scale;
-        cpu::softmax(scores, n_pos);
-        for (int64_t p = 0; p < n_pos; ++p) cpu::axpy_f32(scores[p], r + p * width, olat, kvl);
-      }
-    }
-    cpu::matmul_serial(l.uv[h], ts.olat.data(), kvl, n, b.attn.data() + h * v, H * v);
   });
 
   cpu::matmul(l.wo, b.attn.data(), H * v, n, b.tmp.data(), d, *pool_);

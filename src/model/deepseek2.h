@@ -13,6 +13,7 @@
 #include "gguf/file.h"
 #include "model/hparams.h"
 #include "model/kv_cache.h"
+#include "model/mla_attention.h"
 #include "model/weights.h"
 
 namespace onecard::model {
@@ -22,16 +23,8 @@ struct LoadOptions {
   int n_seq = 1;      // sequences the KV cache holds at once
   int n_batch = 512;  // tokens per forward step; larger batches are processed in steps of this size
   KvType kv_type = KvType::kBF16;
-  int n_threads = 0;  // 0: one per logical CPU
-};
-
-// One token of a batch. Tokens of the same sequence must come in increasing positions, and every position
-// below a token's must already be in the cache or earlier in the batch.
-struct BatchToken {
-  int32_t token = 0;
-  int32_t pos = 0;
-  int32_t seq = 0;
-  bool logits = false;
+  int n_threads = 0;                               // 0: one per logical CPU
+  AttentionMode attention = AttentionMode::kAuto;  // kAuto picks the cheaper form per sequence and step
 };
 
 class DeepSeek2 {
@@ -51,6 +44,11 @@ class DeepSeek2 {
  private:
   DeepSeek2(gguf::File file, HParams hp, Weights w, const LoadOptions& o);
   void forward_step(const BatchToken* batch, int n, float* logits);
+  struct Run {
+    int first, count;
+    bool expanded;
+  };
+  void plan_runs(const BatchToken* batch, int n);
   void attention(int il, const BatchToken* batch, int n);
   void feed_forward(int il, int n);
 
@@ -60,6 +58,8 @@ class DeepSeek2 {
   KvCache cache_;
   std::unique_ptr<ThreadPool> pool_;
   int n_batch_;
+  AttentionMode attention_mode_;
+  std::vector<Run> runs_;
   struct Buffers;
   std::unique_ptr<Buffers> buf_;
 };

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string_view>
+#include <vector>
 
 #include "base/result.h"
 #include "model/hparams.h"
@@ -13,6 +14,15 @@
 namespace onecard::model {
 
 enum class KvType { kF32, kBF16 };
+
+// One token of a forward batch. Tokens of the same sequence must come in increasing positions, and every
+// position below a token's must already be in the cache or earlier in the batch.
+struct BatchToken {
+  int32_t token = 0;
+  int32_t pos = 0;
+  int32_t seq = 0;
+  bool logits = false;
+};
 
 std::string_view kv_type_name(KvType t);
 Result<KvType> kv_type_from_name(std::string_view name);
@@ -29,6 +39,9 @@ class KvCache {
 
   // Writes one token's row (width() values) at (layer, seq, pos).
   void store(int layer, int seq, int pos, const float* row);
+  void store(int layer, int seq, int pos, const std::vector<float>& row) {
+    store(layer, seq, pos, row.data());
+  }
   // The rows of (layer, seq), positions 0.. consecutive, each width() values of the cache's type.
   const void* rows(int layer, int seq) const { return data_.get() + offset(layer, seq, 0); }
 

@@ -57,8 +57,10 @@ Agreement compare(const std::vector<float>& got, const std::vector<float>& want,
   return a;
 }
 
-std::vector<float> run(const Golden& g, int chunk, KvType kv, int threads) {
+std::vector<float> run(const Golden& g, int chunk, KvType kv, int threads,
+                       AttentionMode mode = AttentionMode::kAuto) {
   LoadOptions o;
+  o.attention = mode;
   o.n_ctx = static_cast<int>(g.tokens.size());
   o.n_batch = chunk;
   o.kv_type = kv;
@@ -112,6 +114,27 @@ INSTANTIATE_TEST_SUITE_P(
       for (char& ch : name) ch = ch == '-' ? '_' : ch;
       return name;
     });
+
+// Both attention forms, forced, on every golden model: the absorbed one as in decode, the expanded one as in
+// a long prefill (over several key blocks when the prompt is long).
+class AttentionForms : public testing::TestWithParam<std::tuple<Case, AttentionMode>> {};
+
+TEST_P(AttentionForms, EachMatchesTheReference) {
+  const auto& [c, mode] = GetParam();
+  const Golden g = load_golden(c.model);
+  const size_t vocab = g.logits.size() / g.tokens.size();
+  for (int chunk : {7, static_cast<int>(g.tokens.size())}) {
+    const Agreement a = compare(run(g, chunk, KvType::kF32, 2, mode), g.logits, vocab);
+    EXPECT_LE(a.max_rel, c.tolerance) << "chunk " << chunk;
+    EXPECT_EQ(a.top1, 1.0) << "chunk " << chunk;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Golden, AttentionForms,
+    testing::Combine(testing::Values(Case{"tiny-v3-f32", 1e-4}, Case{"tiny-v3-f16-kbvb", 1e-3},
+                                     Case{"tiny-v2lite-f16", 1e-3}),
+                     testing::Values(AttentionMode::kAbsorbed, AttentionMode::kExpanded)));
 
 // Two sequences stepped together, token by token, at different positions: each must get the logits it gets
 // alone.

@@ -1,0 +1,47 @@
+// Multi-head latent attention over the compressed cache, for one head and one run of consecutive batch tokens
+// of the same sequence, in two mathematically equal forms:
+// - absorbed: queries move into the latent space (q_lat = W_UK^T q_nope), scores and the weighted sum run
+//   over the cached latents directly, and W_UV maps the result back. Cheapest when few queries meet many keys
+//   (decode).
+// - expanded: each cached latent is expanded to per-head K and V once, then ordinary attention runs on them,
+//   a block of keys at a time with an online softmax so that memory stays bounded. Cheapest for long
+//   prefills, where many queries share each key.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/kv_cache.h"
+#include "model/weights.h"
+
+namespace onecard::model {
+
+enum class AttentionMode { kAuto, kAbsorbed, kExpanded };
+
+struct MlaShape {
+  int64_t n_head, nope, rope, kv_lora, v, width;  // width = kv_lora + rope: one cache row
+  float scale;
+  int64_t key_block = 128;                                     // keys expanded at a time by the expanded form
+  int64_t q_stride() const { return n_head * (nope + rope); }  // one token's queries
+  int64_t out_stride() const { return n_head * v; }            // one token's head outputs
+};
+
+// Per-thread buffers, grown on first use to the largest run seen (bounded by the batch size and, for the key
+// blocks of the expanded form, by a fixed block length).
+struct MlaScratch {
+  std::vector<float> qcat, olat, scores, keys, values, latents, row_max, row_sum, acc;
+};
+
+// Whether the expanded form costs fewer multiplications for this run of `count` tokens.
+bool prefer_expanded(const MlaShape& s, const BatchToken* tokens, int count);
+
+// q: the run's first token's queries (q_pe already rotated); out: the run's first token's head outputs. Both
+// are rows of q_stride() / out_stride() floats; this head's slice is written.
+void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h, const float* q,
+                     const BatchToken* tokens, int count, const KvCache& cache, int layer, float* out,
+                     MlaScratch& scratch);
+void attend_expanded(const MlaShape& s, const LayerWeights& l, int64_t h, const float* q,
+                     const BatchToken* tokens, int count, const KvCache& cache, int layer, float* out,
+                     MlaScratch& scratch);
+
+}  // namespace onecard::model

@@ -1,0 +1,71 @@
+// The two attention forms compute the same function: checked head by head on a golden model's weights and a
+// cache of random latents, over several key blocks and for both cache types and both MLA file layouts.
+#include "model/mla_attention.h"
+
+#include <cmath>
+
+#include <gtest/gtest.h>
+
+#include "base/rng.h"
+#include "common/test_paths.h"
+
+namespace onecard::model {
+namespace {
+
+class MlaForms : public testing::TestWithParam<std::tuple<std::string, KvType>> {};
+
+TEST_P(MlaForms, AbsorbedEqualsExpanded) {
+  const auto& [name, kv_type] = GetParam();
+  auto file = gguf::File::open(test::golden_dir() + "/models/" + name + ".gguf").value();
+  const HParams hp = read_hparams(file).value();
+  const Weights w = bind_weights(file, hp).value();
+  const LayerWeights& l = w.layers[0];
+  MlaShape s{hp.n_head, hp.qk_nope,          hp.qk_rope,           hp.kv_lora_rank,
+             hp.v_head, hp.kv_cache_width(), hp.attention_scale(), 16};
+
+  constexpr int kCtx = 53, kQueries = 9;  // 53 keys: three full blocks of 16 and a partial one
+  KvCache cache(hp, 1, kCtx, kv_type);
+  Rng rng(5);
+  std::vector<float> row(static_cast<size_t>(s.width));
+  for (int p = 0; p < kCtx; ++p) {
+    for (auto& x : row) x = rng.normal();
+    cache.store(0, 0, p, row);
+  }
+  // The last kQueries positions, as a chunk of a prefill would have them.
+  std::vector<BatchToken> tokens;
+  for (int i = 0; i < kQueries; ++i) tokens.push_back({0, kCtx - kQueries + i, 0, true});
+  std::vector<float> q(static_cast<size_t>(kQueries * s.q_stride()));
+  for (auto& x : q) x = rng.normal() * 0.3f;
+
+  std::vector<float> absorbed(static_cast<size_t>(kQueries * s.out_stride())), expanded(absorbed.size());
+  MlaScratch scratch;
+  for (int64_t h = 0; h < s.n_head; ++h) {
+    attend_absorbed(s, l, h, q.data(), tokens.data(), kQueries, cache, 0, absorbed.data(), scratch);
+    attend_expanded(s, l, h, q.data(), tokens.data(), kQueries, cache, 0, expanded.data(), scratch);
+  }
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < absorbed.size(); ++i) {
+    diff += (absorbed[i] - expanded[i]) * (absorbed[i] - expanded[i]);
+    norm += absorbed[i] * absorbed[i];
+  }
+  EXPECT_GT(norm, 0.0);
+  EXPECT_LE(std::sqrt(diff / norm), 1e-5);
+}
+
+INSTANTIATE_TEST_SUITE_P(Golden, MlaForms,
+                         testing::Combine(testing::Values("tiny-v3-f32", "tiny-v3-f16-kbvb",
+                                                          "tiny-v2lite-f16"),
+                                          testing::Values(KvType::kF32, KvType::kBF16)));
+
+TEST(MlaForms, CostModelPrefersAbsorbedForDecodeAndExpandedForPrefill) {
+  // DeepSeek-V3's shapes.
+  const MlaShape v3{128, 128, 64, 512, 128, 576, 0.1f};
+  const BatchToken decode[1] = {{0, 4000, 0, true}};
+  EXPECT_FALSE(prefer_expanded(v3, decode, 1));
+  std::vector<BatchToken> prefill;
+  for (int i = 0; i < 512; ++i) prefill.push_back({0, i, 0, true});
+  EXPECT_TRUE(prefer_expanded(v3, prefill.data(), 512));
+}
+
+}  // namespace
+}  // namespace onecard::model
