@@ -101,4 +101,4 @@ using Status = Result<void>;
 
 // ONECARD_ASSIGN_OR_RETURN(auto x, f()); binds x to the value or returns f's error.
 #define ONECARD_ASSIGN_OR_RETURN(lhs, expr) \
-  ONECARD_ASSIGN_OR_RETURN_IMPL(ONECARD_CONCAT(onecard_result_, __LINE__), lhs, expr)
+  ONECARD_ASSIGN_OR_RETURN_IMPL(ONECARD_CONCAT(onecard_result_, __COUNTER__), lhs, expr)
