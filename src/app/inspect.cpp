@@ -10,6 +10,7 @@
 #include "app/commands.h"
 #include "base/cpu_features.h"
 #include "base/format.h"
+#include "cpu/isa.h"
 #include "gguf/file.h"
 #include "model/hparams.h"
 
@@ -258,6 +259,7 @@ void print_system() {
   fmt::print("  CPU                    {} ({}), {} logical CPUs\n",
              cpu.model_name.empty() ? "unknown" : cpu.model_name, cpu.vendor, sys.logical_cpus);
   fmt::print("  CPU features           {}\n", cpu.summary());
+  fmt::print("  CPU kernels            {}\n", cpu::kernel_path());
   fmt::print("  memory                 {} total, {} available\n", human_bytes(sys.memory_total),
              human_bytes(sys.memory_available));
 #ifdef ONECARD_HAVE_CUDA

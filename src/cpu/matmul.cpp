@@ -3,23 +3,145 @@
 #include <algorithm>
 #include <vector>
 
-#include "cpu/matmul_serial.h"
+#include "cpu/float_dot.h"
+#include "cpu/gemm.h"
+#include "cpu/int_format.h"
+#include "cpu/vec_dot.h"
+#include "quant/dequantize.h"
 
 namespace onecard::cpu {
+namespace {
+
+// Row blocks of the batched kernel: the rows a task unpacks at once.
+constexpr int64_t kRowsPerTask = 16;
+// Row dot products stream the weights: a task reads about this many contiguous bytes, so the hardware
+// prefetcher runs long stretches, while leaving several tasks per thread to balance.
+constexpr size_t kStreamBytesPerTask = size_t{256} << 10;
+// From this many tokens on, AVX-512 takes the panel kernel; with fewer, re-reading a weight row from L1 per
+// token costs less than unpacking it.
+constexpr int64_t kGemmMinTokens = 4;
+
+template <class F>
+void run_tasks(ThreadPool* pool, int64_t n, F&& fn) {
+  if (pool != nullptr) {
+    pool->parallel_for(n, [&](int64_t i, int) { fn(i); });
+  } else {
+    for (int64_t i = 0; i < n; ++i) fn(i);
+  }
+}
+
+// Buffers that grow to the largest call and are then reused: the hot path allocates nothing.
+template <class T>
+T* grow(std::vector<T>& v, size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+int64_t row_tasks(const Matrix& w) {
+  return (w.rows + kRowsPerTask - 1) / kRowsPerTask;
+}
+
+// Rows per task for the streaming paths: a multiple of 16, at most ~kStreamBytesPerTask, and small enough
+// that every thread gets four tasks.
+int64_t stream_rows(const Matrix& w, const ThreadPool* pool) {
+  const int64_t threads = pool != nullptr ? pool->size() : 1;
+  int64_t rows = static_cast<int64_t>(kStreamBytesPerTask / std::max<size_t>(1, w.row_bytes));
+  rows = std::min(rows, w.rows / (4 * threads));
+  return std::max<int64_t>(16, rows / 16 * 16);
+}
+
+void float_path(const Matrix& w, const float* x, int64_t ldx, int64_t nt, float* y, int64_t ldy,
+                ThreadPool* pool, Isa isa) {
+  const FloatDotFn dot = float_dot_fn(w.type, isa);
+  const int64_t per_task = stream_rows(w, pool);
+  run_tasks(pool, (w.rows + per_task - 1) / per_task, [&](int64_t task) {
+    const int64_t r1 = std::min(w.rows, (task + 1) * per_task);
+    float out[kFloatTokens];
+    for (int64_t r = task * per_task; r < r1; ++r) {
+      for (int64_t t = 0; t < nt; t += kFloatTokens) {
+        const int n = static_cast<int>(std::min<int64_t>(kFloatTokens, nt - t));
+        dot(w.row(r), x + t * ldx, ldx, n, w.cols, out);
+        for (int i = 0; i < n; ++i) y[(t + i) * ldy + r] = out[i];
+      }
+    }
+  });
+}
+
+// Formats without an integer path: each row dequantized to float by its reference, then the float kernel.
+void dequantize_path(const Matrix& w, const float* x, int64_t ldx, int64_t nt, float* y, int64_t ldy,
+                     ThreadPool* pool, Isa isa) {
+  const quant::DequantizeFn dequantize = quant::dequantize_fn(w.type);
+  const FloatDotFn dot = float_dot_fn(gguf::GgmlType::F32, isa);
+  run_tasks(pool, row_tasks(w), [&](int64_t task) {
+    thread_local std::vector<float> row;
+    float* wr = grow(row, static_cast<size_t>(w.cols));
+    const int64_t r1 = std::min(w.rows, (task + 1) * kRowsPerTask);
+    float out[kFloatTokens];
+    for (int64_t r = task * kRowsPerTask; r < r1; ++r) {
+      dequantize(w.row(r), wr, w.cols);
+      for (int64_t t = 0; t < nt; t += kFloatTokens) {
+        const int n = static_cast<int>(std::min<int64_t>(kFloatTokens, nt - t));
+        dot(wr, x + t * ldx, ldx, n, w.cols, out);
+        for (int i = 0; i < n; ++i) y[(t + i) * ldy + r] = out[i];
+      }
+    }
+  });
+}
+
+void int_path(const IntFormat& f, const Matrix& w, const float* x, int64_t ldx, int64_t nt, float* y,
+              int64_t ldy, ThreadPool* pool, Isa isa) {
+  thread_local std::vector<uint8_t> act_buf, panel_buf;
+  const size_t act_row = act_row_bytes(f.act, w.cols);
+  uint8_t* acts = grow(act_buf, act_row * static_cast<size_t>(nt));
+  run_tasks(nt > 1 ? pool : nullptr, nt,
+            [&](int64_t t) { quantize_act(f.act, x + t * ldx, acts + t * act_row, w.cols); });
+
+  if (isa == Isa::Avx512Vnni && nt >= kGemmMinTokens) {
+    const int64_t n_panels = (nt + kPanelTokens - 1) / kPanelTokens;
+    const size_t panel_size = panel_bytes(f, w.cols);
+    uint8_t* panels = grow(panel_buf, panel_size * static_cast<size_t>(n_panels));
+    run_tasks(pool, n_panels, [&](int64_t p) {
+      const uint8_t* rows[kPanelTokens];
+      const int n = static_cast<int>(std::min<int64_t>(kPanelTokens, nt - p * kPanelTokens));
+      for (int i = 0; i < n; ++i) rows[i] = acts + (p * kPanelTokens + i) * act_row;
+      pack_panel(f, w.cols, rows, n, panels + p * panel_size);
+    });
+    run_tasks(pool, row_tasks(w), [&](int64_t task) {
+      thread_local std::vector<uint8_t> unpacked;
+      const int64_t r0 = task * kRowsPerTask, nr = std::min(kRowsPerTask, w.rows - r0);
+      uint8_t* buf = grow(unpacked, unpacked_bytes(f, w.cols, nr));
+      unpack_rows(f, w, r0, nr, buf);
+      for (int64_t p = 0; p < n_panels; ++p) {
+        const int n = static_cast<int>(std::min<int64_t>(kPanelTokens, nt - p * kPanelTokens));
+        gemm_panel(f, w.cols, buf, nr, panels + p * panel_size, n, y + p * kPanelTokens * ldy + r0, ldy);
+      }
+    });
+    return;
+  }
+
+  const VecDotFn dot = vec_dot_fn(f, isa);
+  const int64_t per_task = stream_rows(w, pool);
+  run_tasks(pool, (w.rows + per_task - 1) / per_task, [&](int64_t task) {
+    const int64_t r1 = std::min(w.rows, (task + 1) * per_task);
+    for (int64_t r = task * per_task; r < r1; ++r) {
+      for (int64_t t = 0; t < nt; ++t) y[t * ldy + r] = dot(f, w.cols, w.row(r), acts + t * act_row);
+    }
+  });
+}
+
+}  // namespace
+
+void matmul_isa(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
+                ThreadPool* pool, Isa isa) {
+  if (n_tokens <= 0 || w.rows <= 0) return;
+  if (is_float_type(w.type)) return float_path(w, x, ldx, n_tokens, y, ldy, pool, isa);
+  if (const IntFormat* f = int_format(w.type)) return int_path(*f, w, x, ldx, n_tokens, y, ldy, pool, isa);
+  dequantize_path(w, x, ldx, n_tokens, y, ldy, pool, isa);
+}
 
 void matmul(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
             ThreadPool& pool) {
-  // Row blocks small enough to balance two to a few dozen threads, large enough to amortise claiming them.
-  constexpr int64_t kRowsPerTask = 16;
-  const int64_t tasks = (w.rows + kRowsPerTask - 1) / kRowsPerTask;
-  pool.parallel_for(tasks, [&](int64_t task, int) {
-    const int64_t r0 = task * kRowsPerTask;
-    const int64_t nr = std::min(kRowsPerTask, w.rows - r0);
-    Matrix part = w;
-    part.rows = nr;
-    part.data = w.row(r0);
-    matmul_serial(part, x, ldx, n_tokens, y + r0, ldy);
-  });
+  matmul_isa(w, x, ldx, n_tokens, y, ldy, &pool, active_isa());
 }
 
 }  // namespace onecard::cpu

@@ -1,5 +1,5 @@
 // Single-threaded matrix products, for work that is already split across threads (per attention head, per
-// expert) and as the body of the parallel matmul.
+// expert): the kernels of matmul() on this thread only.
 #pragma once
 
 #include <cstdint>

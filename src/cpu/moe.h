@@ -1,12 +1,13 @@
 // The routed-expert half of a MoE layer, for a batch of tokens whose experts are already chosen: each
 // expert's tokens are gathered, gate and up run together, SiLU(gate)·up, down, and the weighted results are
-// summed per token. All experts of the layer form one parallel task list.
+// summed per token. All experts of the layer form one parallel task list per phase.
 #pragma once
 
 #include <cstdint>
 #include <vector>
 
 #include "base/thread_pool.h"
+#include "cpu/isa.h"
 #include "cpu/matrix.h"
 
 namespace onecard::cpu {
@@ -28,12 +29,20 @@ struct ExpertWeights {
 
 // Buffers reused across calls so that the hot path allocates only when a batch is larger than any before.
 struct MoeScratch {
-  std::vector<int32_t> counts, offsets, order;  // tokens grouped by expert
+  std::vector<int32_t> counts, offsets, order, slot_of;  // (token, slot) pairs grouped by expert
+  std::vector<int32_t> active;                           // experts with at least one pair
   std::vector<float> x, h, u, out;
+  std::vector<uint8_t> acts, panels;  // quantized activations and their packed panels (integer formats)
+  std::vector<int64_t> panel_first;   // per expert: index of its first panel
+  std::vector<int32_t> panel_expert;  // per panel: its expert
 };
 
 // y[t] = sum_j weights[t*k+j] * expert_{ids[t*k+j]}(x[t]) for t < n_tokens; x and y are [n_tokens][d].
 void moe_forward(const ExpertWeights& w, const float* x, int64_t n_tokens, const int32_t* ids,
                  const float* weights, int k, float* y, ThreadPool& pool, MoeScratch& scratch);
+
+// The same with an explicit ISA (at most active_isa()), for tests and benchmarks.
+void moe_forward_isa(const ExpertWeights& w, const float* x, int64_t n_tokens, const int32_t* ids,
+                     const float* weights, int k, float* y, ThreadPool& pool, MoeScratch& scratch, Isa isa);
 
 }  // namespace onecard::cpu

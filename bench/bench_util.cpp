@@ -1,0 +1,197 @@
+#include "bench_util.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "base/cpu_features.h"
+#include "base/half.h"
+#include "base/rng.h"
+#include "benchmark/benchmark.h"
+
+namespace onecard::bench {
+namespace {
+
+using gguf::GgmlType;
+
+// Byte offsets of the fp16 scale fields within one block.
+std::vector<int> scale_offsets(GgmlType type) {
+  switch (type) {
+    case GgmlType::Q4_1:
+    case GgmlType::Q5_1:
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K:
+      return {0, 2};
+    case GgmlType::Q2_K:
+      return {80, 82};
+    case GgmlType::Q3_K:
+      return {108};
+    case GgmlType::Q6_K:
+      return {208};
+    case GgmlType::IQ1_M:
+      return {};
+    default:
+      return {0};
+  }
+}
+
+__attribute__((target("avx512f"))) uint64_t xor_range_avx512(const uint8_t* p, size_t bytes) {
+  __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
+  for (size_t i = 0; i + 256 <= bytes; i += 256) {
+    a = _mm512_xor_si512(a, _mm512_loadu_si512(p + i));
+    b = _mm512_xor_si512(b, _mm512_loadu_si512(p + i + 64));
+    c = _mm512_xor_si512(c, _mm512_loadu_si512(p + i + 128));
+    d = _mm512_xor_si512(d, _mm512_loadu_si512(p + i + 192));
+  }
+  uint64_t lanes[8];
+  _mm512_storeu_si512(lanes, _mm512_xor_si512(_mm512_xor_si512(a, b), _mm512_xor_si512(c, d)));
+  uint64_t acc = 0;
+  for (uint64_t v : lanes) acc ^= v;
+  return acc;
+}
+
+uint64_t xor_range_scalar(const uint8_t* p, size_t bytes) {
+  uint64_t acc = 0;
+  for (size_t i = 0; i + 8 <= bytes; i += 8) {
+    uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    acc ^= v;
+  }
+  return acc;
+}
+
+__attribute__((target("avx512f,avx512vnni"))) int64_t vnni_loop(int64_t iterations) {
+  __m512i a0 = _mm512_set1_epi32(0), a1 = _mm512_set1_epi32(1), a2 = _mm512_set1_epi32(2),
+          a3 = _mm512_set1_epi32(3);
+  __m512i a4 = _mm512_set1_epi32(4), a5 = _mm512_set1_epi32(5), a6 = _mm512_set1_epi32(6),
+          a7 = _mm512_set1_epi32(7);
+  __m512i a8 = _mm512_set1_epi32(8), a9 = _mm512_set1_epi32(9), a10 = _mm512_set1_epi32(10),
+          a11 = _mm512_set1_epi32(11);
+  const __m512i x = _mm512_set1_epi8(3), y = _mm512_set1_epi8(5);
+  for (int64_t i = 0; i < iterations; ++i) {
+    // Twelve independent accumulators: more than latency times throughput on current cores.
+    a0 = _mm512_dpbusd_epi32(a0, x, y);
+    a1 = _mm512_dpbusd_epi32(a1, x, y);
+    a2 = _mm512_dpbusd_epi32(a2, x, y);
+    a3 = _mm512_dpbusd_epi32(a3, x, y);
+    a4 = _mm512_dpbusd_epi32(a4, x, y);
+    a5 = _mm512_dpbusd_epi32(a5, x, y);
+    a6 = _mm512_dpbusd_epi32(a6, x, y);
+    a7 = _mm512_dpbusd_epi32(a7, x, y);
+    a8 = _mm512_dpbusd_epi32(a8, x, y);
+    a9 = _mm512_dpbusd_epi32(a9, x, y);
+    a10 = _mm512_dpbusd_epi32(a10, x, y);
+    a11 = _mm512_dpbusd_epi32(a11, x, y);
+    // Keeps the accumulators in registers and the loop from being folded away.
+    __asm__ volatile(""
+                     : "+v"(a0), "+v"(a1), "+v"(a2), "+v"(a3), "+v"(a4), "+v"(a5), "+v"(a6), "+v"(a7),
+                       "+v"(a8), "+v"(a9), "+v"(a10), "+v"(a11));
+  }
+  const __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
+                                     _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
+  int32_t lanes[16];
+  _mm512_storeu_si512(
+      lanes, _mm512_add_epi32(s, _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11))));
+  int64_t acc = 0;
+  for (int32_t v : lanes) acc += v;
+  return acc;
+}
+
+}  // namespace
+
+ThreadPool& pool() {
+  static ThreadPool p(0);
+  return p;
+}
+
+uint64_t stream_read(const uint8_t* data, size_t bytes) {
+  ThreadPool& tp = pool();
+  const int64_t chunks = 256;
+  const size_t chunk = bytes / chunks / 256 * 256;
+  std::vector<uint64_t> parts(chunks);
+  const bool avx512 = cpu_features().avx512f;
+  tp.parallel_for(chunks, [&](int64_t i, int) {
+    const uint8_t* p = data + i * chunk;
+    parts[i] = avx512 ? xor_range_avx512(p, chunk) : xor_range_scalar(p, chunk);
+  });
+  uint64_t acc = 0;
+  for (uint64_t v : parts) acc ^= v;
+  return acc;
+}
+
+double probed_bandwidth() {
+  static const double bw = [] {
+    std::vector<uint8_t> buf(size_t{1} << 30);
+    std::memset(buf.data(), 1, buf.size());
+    double best = 0;
+    for (int rep = 0; rep < 5; ++rep) {
+      const auto t0 = std::chrono::steady_clock::now();
+      benchmark::DoNotOptimize(stream_read(buf.data(), buf.size()));
+      const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      best = std::max(best, static_cast<double>(buf.size()) / s);
+    }
+    return best;
+  }();
+  return bw;
+}
+
+double vnni_peak_ops_measure(int64_t iterations) {
+  if (!cpu_features().avx512_vnni) return 0;
+  ThreadPool& tp = pool();
+  std::vector<int64_t> sink(tp.size());
+  const auto t0 = std::chrono::steady_clock::now();
+  tp.parallel_for(tp.size(), [&](int64_t i, int) { sink[i] = vnni_loop(iterations); });
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  benchmark::DoNotOptimize(sink.data());
+  // 12 instructions x 64 byte products x 2 operations (multiply, add) per iteration and thread.
+  return static_cast<double>(iterations) * 12 * 64 * 2 * tp.size() / s;
+}
+
+double vnni_peak_ops() {
+  static const double peak = [] {
+    double best = 0;
+    for (int rep = 0; rep < 5; ++rep) best = std::max(best, vnni_peak_ops_measure(20'000'000));
+    return best;
+  }();
+  return peak;
+}
+
+std::vector<uint8_t> random_matrix(GgmlType type, int64_t rows, int64_t cols, uint64_t seed) {
+  const size_t row_bytes = gguf::row_bytes(type, static_cast<uint64_t>(cols));
+  std::vector<uint8_t> out(row_bytes * static_cast<size_t>(rows));
+  Rng rng(seed, "bench");
+  if (type == GgmlType::F32) {
+    for (size_t i = 0; i + 4 <= out.size(); i += 4) {
+      const float v = rng.uniform() - 0.5f;
+      std::memcpy(out.data() + i, &v, 4);
+    }
+    return out;
+  }
+  if (type == GgmlType::F16 || type == GgmlType::BF16) {
+    for (size_t i = 0; i + 2 <= out.size(); i += 2) {
+      const float v = rng.uniform() - 0.5f;
+      const uint16_t h = type == GgmlType::F16 ? fp32_to_fp16(v) : fp32_to_bf16(v);
+      std::memcpy(out.data() + i, &h, 2);
+    }
+    return out;
+  }
+  for (size_t i = 0; i + 8 <= out.size(); i += 8) {
+    const uint64_t v = rng.next();
+    std::memcpy(out.data() + i, &v, 8);
+  }
+  const gguf::TypeTraits& tt = gguf::traits(type);
+  const uint16_t scale = fp32_to_fp16(0.01f);
+  for (size_t b = 0; b < out.size() / tt.type_size; ++b) {
+    uint8_t* blk = out.data() + b * tt.type_size;
+    for (int off : scale_offsets(type)) std::memcpy(blk + off, &scale, 2);
+    if (type == GgmlType::IQ1_M) {
+      for (int k = 0; k < 4; ++k)
+        blk[49 + 2 * k] = static_cast<uint8_t>((blk[49 + 2 * k] & 0x0f) | (((scale >> (4 * k)) & 0xf) << 4));
+    }
+  }
+  return out;
+}
+
+}  // namespace onecard::bench

@@ -1,0 +1,31 @@
+// Shared pieces of the benchmarks: the machine's probed figures, one thread pool, and weight buffers.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "base/thread_pool.h"
+#include "gguf/types.h"
+
+namespace onecard::bench {
+
+// One pool for all benchmarks, one thread per logical CPU.
+ThreadPool& pool();
+
+// Read-only streaming bandwidth of the whole pool over a buffer much larger than the caches, in bytes per
+// second; measured once on first use (the GEMV benchmarks report their fraction of it).
+double probed_bandwidth();
+// Sums 64-byte vectors of `bytes` bytes with every pool thread reading its own share; returns a value that
+// depends on every byte so the reads cannot be dropped.
+uint64_t stream_read(const uint8_t* data, size_t bytes);
+
+// int8 multiply-adds per second of independent vpdpbusd on every pool thread (2 operations each), measured
+// once; 0 on CPUs without AVX-512 VNNI.
+double vnni_peak_ops();
+double vnni_peak_ops_measure(int64_t iterations);
+
+// rows x cols weights of `type` with random levels and moderate finite scales (not a quantization of
+// anything: the benchmarks time kernels, they do not check values).
+std::vector<uint8_t> random_matrix(gguf::GgmlType type, int64_t rows, int64_t cols, uint64_t seed);
+
+}  // namespace onecard::bench

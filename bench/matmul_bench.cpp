@@ -1,0 +1,88 @@
+// GEMV (decode: one token) and GEMM (prefill: a batch) per weight format on DeepSeek-V3 expert shapes
+// (2048 rows of 7168). GEMV rotates over enough matrices to exceed the last-level cache, so weights come
+// from memory as in decode, and reports GB/s of weights read and the fraction of the probed bandwidth.
+#include <benchmark/benchmark.h>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "base/rng.h"
+#include "bench_util.h"
+#include "cpu/matmul.h"
+
+namespace onecard::bench {
+namespace {
+
+using gguf::GgmlType;
+
+constexpr int64_t kRows = 2048, kCols = 7168;
+constexpr size_t kRotationBytes = size_t{256} << 20;  // well past the 32 MiB L3 of the test machine
+
+std::vector<float> activations(int64_t n) {
+  Rng rng(1, "bench-x");
+  std::vector<float> x(static_cast<size_t>(n));
+  for (auto& v : x) v = rng.normal();
+  return x;
+}
+
+void BM_Gemv(benchmark::State& state, GgmlType type) {
+  const size_t bytes = gguf::row_bytes(type, kCols) * kRows;
+  const size_t copies = std::max<size_t>(2, (kRotationBytes + bytes - 1) / bytes);
+  std::vector<std::vector<uint8_t>> mats;
+  for (size_t i = 0; i < copies; ++i) mats.push_back(random_matrix(type, kRows, kCols, i));
+  const std::vector<float> x = activations(kCols);
+  std::vector<float> y(kRows);
+  const double probe = probed_bandwidth();
+  size_t i = 0;
+  double seconds = 0;
+  for (auto _ : state) {
+    const cpu::Matrix w = cpu::make_matrix(type, kCols, kRows, mats[i++ % copies].data());
+    const auto t0 = std::chrono::steady_clock::now();
+    cpu::matmul(w, x.data(), kCols, 1, y.data(), kRows, pool());
+    seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double gbps = static_cast<double>(bytes) * state.iterations() / seconds * 1e-9;
+  state.counters["GB/s"] = gbps;
+  state.counters["of_probe"] = gbps / (probe * 1e-9);
+  state.counters["probe_GB/s"] = probe * 1e-9;
+}
+
+void BM_Gemm(benchmark::State& state, GgmlType type) {
+  const int64_t tokens = state.range(0);
+  const std::vector<uint8_t> data = random_matrix(type, kRows, kCols, 7);
+  const cpu::Matrix w = cpu::make_matrix(type, kCols, kRows, data.data());
+  const std::vector<float> x = activations(tokens * kCols);
+  std::vector<float> y(static_cast<size_t>(tokens * kRows));
+  for (auto _ : state) {
+    cpu::matmul(w, x.data(), kCols, tokens, y.data(), kRows, pool());
+    benchmark::DoNotOptimize(y.data());
+  }
+  state.counters["GOP/s"] = benchmark::Counter(2.0 * kRows * kCols * tokens * 1e-9 * state.iterations(),
+                                               benchmark::Counter::kIsRate);
+}
+
+const GgmlType kTypes[] = {GgmlType::Q4_K,    GgmlType::Q8_0,    GgmlType::Q6_K,   GgmlType::F32,
+                           GgmlType::F16,     GgmlType::BF16,    GgmlType::Q4_0,   GgmlType::Q4_1,
+                           GgmlType::Q5_0,    GgmlType::Q5_1,    GgmlType::Q2_K,   GgmlType::Q3_K,
+                           GgmlType::Q5_K,    GgmlType::IQ4_XS,  GgmlType::IQ4_NL, GgmlType::IQ1_S,
+                           GgmlType::IQ1_M,   GgmlType::IQ2_XXS, GgmlType::IQ2_XS, GgmlType::IQ2_S,
+                           GgmlType::IQ3_XXS, GgmlType::IQ3_S};
+
+const bool kRegistered = [] {
+  for (GgmlType type : kTypes) {
+    const std::string name(gguf::type_name(type));
+    benchmark::RegisterBenchmark(("BM_Gemv/" + name).c_str(), BM_Gemv, type)
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(("BM_Gemm/" + name).c_str(), BM_Gemm, type)
+        ->Arg(128)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  }
+  return true;
+}();
+
+}  // namespace
+}  // namespace onecard::bench

@@ -1,0 +1,83 @@
+#include "app/model_flags.h"
+
+#include <stdexcept>
+
+#include <fmt/format.h>
+
+namespace onecard::app {
+
+void ModelFlags::add_to(CLI::App* cmd) {
+  cmd->add_option("-m,--model", path, "GGUF model (architecture deepseek2)")->required();
+  cmd->add_option("-c,--ctx-size", ctx, "Context length in tokens (capped at the model's)")
+      ->capture_default_str();
+  cmd->add_option("-b,--batch-size", batch, "Tokens evaluated per forward step in prefill")
+      ->capture_default_str();
+  cmd->add_option("-t,--threads", threads, "CPU threads (0: one per logical CPU)")->capture_default_str();
+  cmd->add_option("--kv-type", kv_type, "KV cache type: bf16 or f32")->capture_default_str();
+}
+
+Result<LoadedModel> load_model(const ModelFlags& flags, int n_seq) {
+  ONECARD_ASSIGN_OR_RETURN(const model::KvType kv, model::kv_type_from_name(flags.kv_type));
+  model::LoadOptions o;
+  o.n_ctx = flags.ctx;
+  o.n_batch = flags.batch;
+  o.n_threads = flags.threads;
+  o.n_seq = n_seq;
+  o.kv_type = kv;
+  LoadedModel m;
+  ONECARD_ASSIGN_OR_RETURN(m.model, model::DeepSeek2::load(flags.path, o));
+  ONECARD_ASSIGN_OR_RETURN(m.tokenizer, text::Tokenizer::from_gguf(m.model->file()));
+  return m;
+}
+
+void GenerationFlags::add_to(CLI::App* cmd) {
+  sample::SamplingParams& p = options.sampling;
+  cmd->add_option("-n,--max-tokens", options.max_tokens, "Tokens to generate at most (-1: until the end)")
+      ->capture_default_str();
+  cmd->add_option("--temp", p.temperature, "Temperature (0: greedy)")->capture_default_str();
+  cmd->add_option("--top-k", p.top_k, "Keep the k most likely tokens (0: off)")->capture_default_str();
+  cmd->add_option("--top-p", p.top_p, "Keep the most likely tokens up to this probability mass (1: off)")
+      ->capture_default_str();
+  cmd->add_option("--min-p", p.min_p,
+                  "Drop tokens below this fraction of the best one's probability (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--repeat-penalty", p.repeat_penalty, "Penalty for recent tokens (1: off)")
+      ->capture_default_str();
+  cmd->add_option("--presence-penalty", p.presence_penalty, "Subtracted from recent tokens' logits")
+      ->capture_default_str();
+  cmd->add_option("--frequency-penalty", p.frequency_penalty, "Subtracted per occurrence among recent tokens")
+      ->capture_default_str();
+  cmd->add_option("--repeat-last-n", p.penalty_last_n, "Recent tokens the penalties look at")
+      ->capture_default_str();
+  cmd->add_option("-s,--seed", p.seed, "Random seed: the same seed and settings give the same output")
+      ->capture_default_str();
+  cmd->add_option("--logit-bias", "ID=BIAS: add BIAS to token ID's logit; -inf bans it (repeatable)")
+      ->each([&p](const std::string& arg) {
+        const auto eq = arg.find('=');
+        try {
+          if (eq == std::string::npos) throw std::invalid_argument(arg);
+          size_t used_id = 0, used_bias = 0;
+          const int id = std::stoi(arg.substr(0, eq), &used_id);
+          const float bias = std::stof(arg.substr(eq + 1), &used_bias);
+          if (used_id != eq || used_bias != arg.size() - eq - 1) throw std::invalid_argument(arg);
+          p.logit_bias.emplace_back(id, bias);
+        } catch (const std::exception&) {
+          throw CLI::ValidationError("--logit-bias",
+                                     "'" + arg + "' is not ID=BIAS (e.g. 1234=-2.5 or 1234=-inf)");
+        }
+      });
+  cmd->add_option("--stop", options.stop, "Stop when this text is generated (repeatable)");
+  cmd->add_flag("--ignore-eos", options.ignore_eos, "Keep generating past end-of-generation tokens");
+}
+
+std::string timing_summary(const runtime::GenerationStats& s) {
+  auto rate = [](int n, double secs) { return secs > 0 ? n / secs : 0.0; };
+  return fmt::format(
+      "prompt {} tokens in {:.2f} s ({:.1f} tok/s), generation {} tokens in {:.2f} s ({:.1f} tok/s), "
+      "finish: {}",
+      s.prompt_tokens, s.prompt_seconds, rate(s.prompt_tokens, s.prompt_seconds), s.generated_tokens,
+      s.generate_seconds, rate(s.generated_tokens, s.generate_seconds),
+      runtime::finish_reason_name(s.finish));
+}
+
+}  // namespace onecard::app

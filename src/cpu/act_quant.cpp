@@ -1,0 +1,62 @@
+#include "cpu/act_quant.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "base/cpu_features.h"
+#include "base/half.h"
+#include "quant/blocks.h"
+
+namespace onecard::cpu {
+namespace {
+
+int level(float x, float iscale) {
+  return std::clamp(static_cast<int>(std::nearbyint(x * iscale)), -127, 127);
+}
+
+float abs_max(const float* x, int n) {
+  float amax = 0;
+  for (int i = 0; i < n; ++i) amax = std::max(amax, std::abs(x[i]));
+  return amax;
+}
+
+}  // namespace
+
+void quantize_act_scalar(ActFormat f, const float* x, void* dst, int64_t n) {
+  if (f == ActFormat::Q8_0) {
+    auto* y = static_cast<quant::BlockQ8_0*>(dst);
+    for (int64_t b = 0; b < n / quant::kQK; ++b, x += quant::kQK) {
+      // Levels are rounded against the stored (fp16) scale, so that d * q is what the kernels multiply.
+      y[b].d = fp32_to_fp16(abs_max(x, quant::kQK) / 127.0f);
+      const float d = fp16_to_fp32(y[b].d);
+      const float iscale = d != 0.0f ? 1.0f / d : 0.0f;
+      for (int j = 0; j < quant::kQK; ++j) y[b].qs[j] = static_cast<int8_t>(level(x[j], iscale));
+    }
+    return;
+  }
+  auto* y = static_cast<quant::BlockQ8_K*>(dst);
+  for (int64_t b = 0; b < n / quant::kQK_K; ++b, x += quant::kQK_K) {
+    const float d = abs_max(x, quant::kQK_K) / 127.0f;
+    const float iscale = d != 0.0f ? 1.0f / d : 0.0f;
+    y[b].d = d;
+    for (int g = 0; g < quant::kQK_K / 16; ++g) {
+      int sum = 0;
+      for (int j = 16 * g; j < 16 * (g + 1); ++j) {
+        y[b].qs[j] = static_cast<int8_t>(level(x[j], iscale));
+        sum += y[b].qs[j];
+      }
+      y[b].bsums[g] = static_cast<int16_t>(sum);
+    }
+  }
+}
+
+void quantize_act(ActFormat f, const float* x, void* dst, int64_t n) {
+  static const bool avx512 = cpu_features().avx512f && cpu_features().avx512bw && cpu_features().avx512vl;
+  if (avx512) {
+    quantize_act_avx512(f, x, dst, n);
+  } else {
+    quantize_act_scalar(f, x, dst, n);
+  }
+}
+
+}  // namespace onecard::cpu

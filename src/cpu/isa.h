@@ -1,0 +1,26 @@
+// The instruction set the CPU kernels use, chosen once at run time from cpuid so that one binary runs on any
+// x86-64. ONECARD_CPU_ISA=scalar|avx2|avx512 lowers the choice (for comparisons and tests); it never raises
+// it above what the CPU supports.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace onecard::cpu {
+
+enum class Isa {
+  Scalar,      // portable C++
+  Avx2,        // AVX2 + FMA + F16C: int8 dot products via vpmaddubsw/vpmaddwd
+  Avx512Vnni,  // AVX-512 F/BW/VL + VNNI: vpdpbusd/vpdpwssd, and the batched panel kernel (gemm.h)
+};
+
+// The best ISA this CPU supports, capped by ONECARD_CPU_ISA.
+Isa active_isa();
+// Every ISA this CPU can run, scalar first (tests compare each one against scalar).
+std::vector<Isa> supported_isas();
+const char* isa_name(Isa isa);
+
+// One line describing the kernels in use, e.g. for `onecard inspect --system`.
+std::string kernel_path();
+
+}  // namespace onecard::cpu

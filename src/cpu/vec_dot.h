@@ -1,0 +1,24 @@
+// Dot products of one weight row in an integer-path format with one row of quantized activations (the
+// activation format int_format() names). The scalar version is the reference: integer sums per sub-block,
+// one float step per sub-block; every SIMD version must equal it up to float rounding.
+#pragma once
+
+#include <cstdint>
+
+#include "cpu/int_format.h"
+#include "cpu/isa.h"
+
+namespace onecard::cpu {
+
+using VecDotFn = float (*)(const IntFormat& f, int64_t n, const void* w, const void* a);
+
+float vec_dot_scalar(const IntFormat& f, int64_t n, const void* w, const void* a);
+
+// The fastest version for the ISA; the scalar one for formats without a SIMD kernel.
+VecDotFn vec_dot_fn(const IntFormat& f, Isa isa);
+
+// Per-ISA tables (nullptr: no kernel for that format).
+VecDotFn vec_dot_avx2(gguf::GgmlType type);
+VecDotFn vec_dot_avx512(gguf::GgmlType type);
+
+}  // namespace onecard::cpu

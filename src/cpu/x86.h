@@ -1,0 +1,40 @@
+// Shared pieces of the x86 kernels. Each kernel function carries its own target attribute, so the project
+// compiles without -march and the dispatcher only calls a function the CPU supports.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#define ONECARD_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define ONECARD_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+
+namespace onecard::cpu::x86 {
+
+// The 6-bit scales (out[0..7]) and mins (out[8..15]) of the 8 sub-blocks of a Q4_K/Q5_K block, all at once
+// (the packing k_scale_min describes one at a time).
+inline void k_scales_mins(const uint8_t* s, uint8_t* out) {
+  uint32_t u[3];
+  std::memcpy(u, s, 12);
+  const uint32_t o[4] = {
+      u[0] & 0x3f3f3f3fu,
+      (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4),
+      u[1] & 0x3f3f3f3fu,
+      ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4),
+  };
+  std::memcpy(out, o, 16);
+}
+
+ONECARD_AVX2 inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+ONECARD_AVX512 inline float hsum(__m512 v) {
+  return hsum(_mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)));
+}
+
+}  // namespace onecard::cpu::x86

@@ -1,0 +1,60 @@
+// The integer view of each format (levels, zero point, scales, offsets) must reproduce the reference
+// dequantization: w = s * (q - z) + m for every element.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "base/cpu_features.h"
+#include "cpu/act_quant.h"
+#include "cpu/int_format.h"
+#include "cpu/random_weights.h"
+#include "quant/dequantize.h"
+
+namespace onecard::cpu {
+namespace {
+
+TEST(IntFormat, UnpackMatchesDequantize) {
+  int covered = 0;
+  for (gguf::GgmlType type : testing::all_matmul_types()) {
+    const IntFormat* f = int_format(type);
+    if (f == nullptr) continue;
+    ++covered;
+    const int64_t n = 512;
+    const std::vector<uint8_t> w = testing::random_weights(type, 1, n, 7);
+    std::vector<float> ref(n);
+    ASSERT_TRUE(quant::dequantize_row(type, w.data(), ref.data(), n).ok());
+    UnpackedUnit u;
+    for (int64_t i = 0; i < n / f->unit; ++i) {
+      f->unpack(w.data() + i * f->unit_bytes, u);
+      for (int j = 0; j < f->unit; ++j) {
+        const float s = u.s[j / f->sub], m = u.m[j / f->sub];
+        const float v = s * static_cast<float>(u.q[j] - f->zero) + m;
+        const float want = ref[i * f->unit + j];
+        EXPECT_NEAR(v, want, 1e-6f * (std::abs(want) + std::abs(m)) + 1e-12f)
+            << gguf::type_name(type) << " element " << i * f->unit + j;
+        if (!f->affine) {
+          EXPECT_EQ(m, 0.0f);
+        }
+      }
+    }
+  }
+  EXPECT_EQ(covered, 12);
+}
+
+TEST(ActQuant, SimdAndScalarGiveIdenticalBytes) {
+  if (!cpu_features().avx512bw) GTEST_SKIP() << "no AVX-512 on this CPU";
+  for (ActFormat f : {ActFormat::Q8_0, ActFormat::Q8_K}) {
+    const int64_t n = 4 * 256;
+    std::vector<float> x = testing::gaussian(n, 21);
+    for (int64_t i = 0; i < 32; ++i) x[i] = 0.0f;  // an all-zero block: scale 0, levels 0
+    x[300] = 1e4f;                                 // a block dominated by one value
+    std::vector<uint8_t> a(act_row_bytes(f, n)), b(act_row_bytes(f, n));
+    quantize_act_scalar(f, x.data(), a.data(), n);
+    quantize_act_avx512(f, x.data(), b.data(), n);
+    EXPECT_EQ(a, b);
+  }
+}
+
+}  // namespace
+}  // namespace onecard::cpu
