@@ -31,6 +31,18 @@ const float* cache_rows_f32(const KvCache& cache, int layer, int seq, int64_t fi
 
 }  // namespace
 
+std::string_view attention_mode_name(AttentionMode m) {
+  switch (m) {
+    case AttentionMode::kAbsorbed:
+      return "absorbed";
+    case AttentionMode::kExpanded:
+      return "expanded";
+    case AttentionMode::kAuto:
+      break;
+  }
+  return "auto";
+}
+
 bool prefer_expanded(const MlaShape& s, const BatchToken* tokens, int count) {
   const double project = static_cast<double>(s.kv_lora) * static_cast<double>(s.nope + s.v);
   double pairs = 0;

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string_view>
 #include <vector>
 
 #include "model/kv_cache.h"
@@ -17,6 +18,7 @@
 namespace onecard::model {
 
 enum class AttentionMode { kAuto, kAbsorbed, kExpanded };
+std::string_view attention_mode_name(AttentionMode m);  // "auto", "absorbed", "expanded"
 
 struct MlaShape {
   int64_t n_head, nope, rope, kv_lora, v, width;  // width = kv_lora + rope: one cache row

@@ -1,6 +1,7 @@
 // The forward pass against the logits DeepSeek's official implementation computed for the golden models.
 #include <cmath>
 #include <fstream>
+#include <ostream>
 
 #include <gtest/gtest.h>
 
@@ -80,6 +81,9 @@ struct Case {
   std::string model;
   double tolerance;  // with an f32 KV cache; the bound for the weight type
 };
+std::ostream& operator<<(std::ostream& os, const Case& c) {
+  return os << c.model;
+}
 
 class GoldenForward : public testing::TestWithParam<std::tuple<Case, int>> {};
 

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <ostream>
 
 #include <gtest/gtest.h>
 
@@ -56,6 +57,9 @@ struct Case {
   double max_mean_kl;
   double min_top1;
 };
+std::ostream& operator<<(std::ostream& os, const Case& c) {
+  return os << c.model << " as " << scheme_name(c.scheme);
+}
 
 class QuantizedCopy : public testing::TestWithParam<Case> {};
 
