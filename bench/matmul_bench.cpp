@@ -1,9 +1,12 @@
 // GEMV (decode: one token) and GEMM (prefill: a batch) per weight format on DeepSeek-V3 expert shapes
 // (2048 rows of 7168). GEMV rotates over enough matrices to exceed the last-level cache, so weights come
-// from memory as in decode, and reports GB/s of weights read and the fraction of the probed bandwidth.
+// from memory as in decode, and reports GB/s of weights read, its fraction of the bandwidth probed at start
+// (of_probe) and of plain reads of the same matrices interleaved with it (of_read).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <vector>
 
@@ -29,24 +32,43 @@ std::vector<float> activations(int64_t n) {
 void BM_Gemv(benchmark::State& state, GgmlType type) {
   const size_t bytes = gguf::row_bytes(type, kCols) * kRows;
   const size_t copies = std::max<size_t>(2, (kRotationBytes + bytes - 1) / bytes);
-  std::vector<std::vector<uint8_t>> mats;
-  for (size_t i = 0; i < copies; ++i) mats.push_back(random_matrix(type, kRows, kCols, i));
+  // The copies lie in one buffer so that the interleaved probe below streams them as one long read.
+  std::vector<uint8_t> rotation(bytes * copies);
+  for (size_t i = 0; i < copies; ++i) {
+    const std::vector<uint8_t> m = random_matrix(type, kRows, kCols, i);
+    std::copy(m.begin(), m.end(), rotation.begin() + static_cast<std::ptrdiff_t>(i * bytes));
+  }
   const std::vector<float> x = activations(kCols);
   std::vector<float> y(kRows);
   const double probe = probed_bandwidth();
   size_t i = 0;
-  double seconds = 0;
+  double seconds = 0, read_seconds = 0, read_bytes = 0;
   for (auto _ : state) {
-    const cpu::Matrix w = cpu::make_matrix(type, kCols, kRows, mats[i++ % copies].data());
+    const cpu::Matrix w = cpu::make_matrix(type, kCols, kRows, rotation.data() + (i++ % copies) * bytes);
     const auto t0 = std::chrono::steady_clock::now();
     cpu::matmul(w, x.data(), kCols, 1, y.data(), kRows, pool());
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     benchmark::DoNotOptimize(y.data());
+    if (i % copies == 0) {
+      // After each pass over the rotation, a plain read of the same bytes: this VM's bandwidth drifts by
+      // half within minutes, so the kernel is also compared with reads taken in the same seconds.
+      state.PauseTiming();
+      const auto r0 = std::chrono::steady_clock::now();
+      benchmark::DoNotOptimize(stream_read(rotation.data(), rotation.size()));
+      read_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - r0).count();
+      read_bytes += static_cast<double>(rotation.size());
+      state.ResumeTiming();
+    }
   }
   const double gbps = static_cast<double>(bytes) * state.iterations() / seconds * 1e-9;
   state.counters["GB/s"] = gbps;
   state.counters["of_probe"] = gbps / (probe * 1e-9);
   state.counters["probe_GB/s"] = probe * 1e-9;
+  if (read_seconds > 0) {
+    const double read_gbps = read_bytes / read_seconds * 1e-9;
+    state.counters["read_GB/s"] = read_gbps;
+    state.counters["of_read"] = gbps / read_gbps;
+  }
 }
 
 void BM_Gemm(benchmark::State& state, GgmlType type) {

@@ -1,7 +1,8 @@
 // The batched int8 product for AVX-512 VNNI (prefill and the MoE experts of a batch). Tokens lie in the 16
-// int32 lanes of a register, weight rows are unpacked once per task to signed 8-bit levels and broadcast,
-// so one vpdpbusd advances one row for 15 tokens by 4 columns. The 16th lane holds a token of zeros: its
-// result is the bias that the unsigned (+128) activations add to every lane, subtracted once per block.
+// int32 lanes of a register, weight rows are unpacked once per task to their unsigned levels q and
+// broadcast as the unsigned operand of vpdpbusd, the signed activations as they are the other, so one
+// vpdpbusd advances one row for 16 tokens by 4 columns. The zero point z of the levels is removed exactly:
+// each sub-block's integer sum starts from -z * (the token's activation sum), which the panel carries.
 // Weights stay in their file layout; a task unpacks its rows into a small per-thread buffer, which costs
 // a fraction of a byte-operation per weight and is shared by all the tokens of the batch.
 #pragma once
@@ -14,26 +15,27 @@
 
 namespace onecard::cpu {
 
-inline constexpr int kPanelTokens = 15;  // real tokens per panel; lane 15 is the zero token
+inline constexpr int kPanelTokens = 16;  // tokens per panel: one per int32 lane
 inline constexpr int kGemmRows = 8;      // rows the kernel advances together
 
 // A panel: up to kPanelTokens quantized activation rows (format f.act, n columns) packed for the kernel.
 size_t panel_bytes(const IntFormat& f, int64_t n);
 void pack_panel(const IntFormat& f, int64_t n, const uint8_t* const* acts, int nt, uint8_t* panel);
 
-// Rows [r0, r0 + nr) of w unpacked for the kernel into buf (unpacked_bytes(f, n, nr) bytes): the signed
-// levels row after row (n bytes each), then per group of kGemmRows rows the scales [n / sub][kGemmRows]
-// and, for affine formats, the offsets in the same layout. Interleaving the floats of a group lets the
-// kernel reach them all from one register.
+// Rows [r0, r0 + nr) of w unpacked for the kernel into buf (unpacked_bytes(f, n, nr) bytes): the unsigned
+// levels row after row (n bytes each), then per row its scales [n / sub] followed, for affine formats, by
+// its offsets [n / sub]. A row's floats lie together so that unpacking writes them with vector stores; the
+// kernel broadcasts each one from memory, where their order costs nothing.
 size_t unpacked_bytes(const IntFormat& f, int64_t n, int64_t nr);
 void unpack_rows(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, uint8_t* buf);
 
-// Where unpack_rows puts row r's levels, and its scale and offset of sub-block 0 (sub-block b is
-// kGemmRows floats further).
+// Where unpack_rows puts row r's levels, and its scales and offsets (s[b], m[b] for sub-block b); row r + 1's
+// floats follow at a distance of stride floats.
 struct UnpackedRow {
-  int8_t* levels;
+  uint8_t* levels;
   float* s;
   float* m;
+  int64_t stride;
 };
 UnpackedRow unpacked_row(const IntFormat& f, int64_t n, int64_t nr, uint8_t* buf, int64_t r);
 // The vectorized unpacking of Q4_K, Q6_K and Q8_0 that unpack_rows uses; false for other formats.

@@ -13,19 +13,19 @@ struct Prefetch {
   int64_t lines_per_step;  // issued per unit (activation block) step
 };
 
-// R rows (R <= kGemmRows) over all n columns. Per sub-block: SUB / 4 vpdpbusd per row into int32 lanes,
-// then one float step with the row's scale (and offset times the tokens' activation sums); per unit the
-// zero lane's bias is subtracted and the tokens' activation scales applied.
+// R rows (R <= kGemmRows) over all n columns. Per sub-block: SUB / 4 vpdpbusd per row into int32 lanes that
+// start from the panel's -z * A (the zero point, exactly), then one float step with the row's scale (and, for
+// affine formats, its offset times the tokens' activation sums); per unit the tokens' activation scales.
 template <int R, int SUB, int UNIT, bool AFFINE>
-ONECARD_AVX512 void rows_kernel(int64_t n, const int8_t* levels0, const float* s, const float* m,
-                                const uint8_t* panel, int nt, float* y, int64_t ldy, Prefetch pf) {
+ONECARD_AVX512 void rows_kernel(int64_t n, const uint8_t* levels0, const float* s, const float* m,
+                                int64_t stride, const uint8_t* panel, int nt, float* y, int64_t ldy,
+                                Prefetch pf) {
   constexpr int kSubs = UNIT / SUB;
   const auto* levels = reinterpret_cast<const int32_t*>(panel);
-  const auto* sums = reinterpret_cast<const float*>(panel + n * 16);
-  const auto* scales = reinterpret_cast<const float*>(panel + n * 16 + (AFFINE ? n / SUB * 64 : 0));
-  const int8_t* w[R];
+  const uint8_t* sums = panel + n * 16;
+  const auto* scales = reinterpret_cast<const float*>(panel + n * 16 + n / SUB * 64);
+  const uint8_t* w[R];
   for (int r = 0; r < R; ++r) w[r] = levels0 + r * n;
-  const __m512i zero_lane = _mm512_set1_epi32(15);
   __m512 acc[R];
   for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
   for (int64_t u = 0; u < n / UNIT; ++u) {
@@ -36,35 +36,30 @@ ONECARD_AVX512 void rows_kernel(int64_t n, const int8_t* levels0, const float* s
     for (int r = 0; r < R; ++r) unit_acc[r] = _mm512_setzero_ps();
     for (int b = 0; b < kSubs; ++b) {
       const int64_t sb = u * kSubs + b, c0 = sb * SUB;
+      const __m512i start = AFFINE ? _mm512_setzero_si512() : _mm512_loadu_si512(sums + sb * 64);
       __m512i dot[R];
-      for (int r = 0; r < R; ++r) dot[r] = _mm512_setzero_si512();
+      for (int r = 0; r < R; ++r) dot[r] = start;
       for (int k = 0; k < SUB; k += 4) {
         const __m512i a = _mm512_loadu_si512(levels + (c0 + k) / 4 * 16);
         for (int r = 0; r < R; ++r) {
           int32_t wq;
           std::memcpy(&wq, w[r] + c0 + k, 4);
-          dot[r] = _mm512_dpbusd_epi32(dot[r], a, _mm512_set1_epi32(wq));
+          dot[r] = _mm512_dpbusd_epi32(dot[r], _mm512_set1_epi32(wq), a);
         }
       }
+      for (int r = 0; r < R; ++r) {
+        unit_acc[r] =
+            _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r]), _mm512_set1_ps(s[r * stride + sb]), unit_acc[r]);
+      }
       if constexpr (AFFINE) {
-        const __m512 asum = _mm512_loadu_ps(sums + sb * 16);
+        const __m512 asum = _mm512_loadu_ps(reinterpret_cast<const float*>(sums + sb * 64));
         for (int r = 0; r < R; ++r) {
-          unit_acc[r] =
-              _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r]), _mm512_set1_ps(s[sb * kGemmRows + r]), unit_acc[r]);
-          unit_acc[r] = _mm512_fmadd_ps(asum, _mm512_set1_ps(m[sb * kGemmRows + r]), unit_acc[r]);
-        }
-      } else {
-        for (int r = 0; r < R; ++r) {
-          unit_acc[r] =
-              _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot[r]), _mm512_set1_ps(s[sb * kGemmRows + r]), unit_acc[r]);
+          unit_acc[r] = _mm512_fmadd_ps(asum, _mm512_set1_ps(m[r * stride + sb]), unit_acc[r]);
         }
       }
     }
     const __m512 ad = _mm512_loadu_ps(scales + u * 16);
-    for (int r = 0; r < R; ++r) {
-      const __m512 bias = _mm512_permutexvar_ps(zero_lane, unit_acc[r]);
-      acc[r] = _mm512_fmadd_ps(_mm512_sub_ps(unit_acc[r], bias), ad, acc[r]);
-    }
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(unit_acc[r], ad, acc[r]);
   }
   alignas(64) float out[16];
   for (int r = 0; r < R; ++r) {
@@ -73,8 +68,8 @@ ONECARD_AVX512 void rows_kernel(int64_t n, const int8_t* levels0, const float* s
   }
 }
 
-using Kernel = void (*)(int64_t, const int8_t*, const float*, const float*, const uint8_t*, int, float*,
-                        int64_t, Prefetch);
+using Kernel = void (*)(int64_t, const uint8_t*, const float*, const float*, int64_t, const uint8_t*, int,
+                        float*, int64_t, Prefetch);
 
 template <int SUB, int UNIT, bool AFFINE>
 Kernel pick(int64_t r) {
@@ -117,7 +112,7 @@ void gemm_panel(const IntFormat& f, int64_t n, const uint8_t* rows, int64_t nr, 
     const int64_t first = std::min(lines, c * per_call), count = std::min(per_call, lines - first);
     const Prefetch pf{prefetch + 64 * first, count, (count + steps - 1) / steps};
     const UnpackedRow row = unpacked_row(f, n, nr, const_cast<uint8_t*>(rows), r0);
-    kernel_for(f, r)(n, row.levels, row.s, row.m, panel, nt, y + r0, ldy, pf);
+    kernel_for(f, r)(n, row.levels, row.s, row.m, row.stride, panel, nt, y + r0, ldy, pf);
   }
 }
 

@@ -1,5 +1,5 @@
 // Packing for the batched kernel: activation panels (tokens interleaved per 4 columns) and unpacked weight
-// rows (signed levels, then per-sub-block scales and offsets as floats).
+// rows (unsigned levels, then per-sub-block scales and offsets as floats).
 #include <algorithm>
 #include <cstring>
 
@@ -10,13 +10,14 @@
 namespace onecard::cpu {
 namespace {
 
-// Panel layout: levels [n/4][16] as uint32 (four activation bytes + 128), then for affine formats the
-// activation sums [n/sub][16] as float, then the activation scales [n/unit][16] as float.
+// Panel layout: levels [n/4][16] as uint32 (four signed activation bytes), then per sub-block [n/sub][16]
+// the activation sums A as float (affine formats, for the offsets) or the integers -z * A (the others), then
+// the activation scales [n/unit][16] as float.
 size_t panel_levels_bytes(int64_t n) {
   return static_cast<size_t>(n) * 16;
 }
 size_t panel_sums_bytes(const IntFormat& f, int64_t n) {
-  return f.affine ? static_cast<size_t>(n / f.sub) * 64 : 0;
+  return static_cast<size_t>(n / f.sub) * 64;
 }
 
 }  // namespace
@@ -27,12 +28,12 @@ size_t panel_bytes(const IntFormat& f, int64_t n) {
 
 void pack_panel(const IntFormat& f, int64_t n, const uint8_t* const* acts, int nt, uint8_t* panel) {
   auto* levels = reinterpret_cast<uint32_t*>(panel);
-  auto* sums = reinterpret_cast<float*>(panel + panel_levels_bytes(n));
+  uint8_t* sums = panel + panel_levels_bytes(n);
   auto* scales = reinterpret_cast<float*>(panel + panel_levels_bytes(n) + panel_sums_bytes(f, n));
   const int64_t units = n / f.unit;
-  // Lanes without a token, the zero lane included, hold activation 0 (level 128) with scale 0.
-  std::fill(levels, levels + n / 4 * 16, 0x80808080u);
-  if (f.affine) std::fill(sums, sums + n / f.sub * 16, 0.0f);
+  // Lanes without a token hold activations 0 with scale 0 (0.0f and int32 0 share their bytes).
+  std::fill(levels, levels + n / 4 * 16, 0u);
+  std::fill(sums, sums + panel_sums_bytes(f, n), uint8_t{0});
   std::fill(scales, scales + units * 16, 0.0f);
   const size_t a_bytes = act_block_bytes(f.act);
   for (int t = 0; t < nt; ++t) {
@@ -52,13 +53,18 @@ void pack_panel(const IntFormat& f, int64_t n, const uint8_t* const* acts, int n
       for (int j = 0; j < f.unit; j += 4) {
         uint32_t v;
         std::memcpy(&v, qs + j, 4);
-        levels[(c0 + j) / 4 * 16 + t] = v ^ 0x80808080u;
+        levels[(c0 + j) / 4 * 16 + t] = v;
       }
-      if (f.affine) {
-        for (int b = 0; b < f.subs(); ++b) {
-          int32_t s = 0;
-          for (int j = b * f.sub; j < (b + 1) * f.sub; ++j) s += qs[j];
-          sums[(c0 / f.sub + b) * 16 + t] = static_cast<float>(s);
+      for (int b = 0; b < f.subs(); ++b) {
+        int32_t s = 0;
+        for (int j = b * f.sub; j < (b + 1) * f.sub; ++j) s += qs[j];
+        const int64_t at = ((c0 / f.sub + b) * 16 + t) * 4;
+        if (f.affine) {
+          const auto v = static_cast<float>(s);
+          std::memcpy(sums + at, &v, 4);
+        } else {
+          const int32_t v = -f.zero * s;
+          std::memcpy(sums + at, &v, 4);
         }
       }
     }
@@ -66,15 +72,14 @@ void pack_panel(const IntFormat& f, int64_t n, const uint8_t* const* acts, int n
 }
 
 size_t unpacked_bytes(const IntFormat& f, int64_t n, int64_t nr) {
-  const int64_t groups = (nr + kGemmRows - 1) / kGemmRows;
-  const int64_t floats = groups * (n / f.sub) * kGemmRows * (f.affine ? 2 : 1);
+  const int64_t floats = nr * (n / f.sub) * (f.affine ? 2 : 1);
   return static_cast<size_t>(n * nr + floats * 4);
 }
 
 UnpackedRow unpacked_row(const IntFormat& f, int64_t n, int64_t nr, uint8_t* buf, int64_t r) {
-  const int64_t subs = n / f.sub, group_floats = subs * kGemmRows * (f.affine ? 2 : 1);
-  float* group = reinterpret_cast<float*>(buf + n * nr) + (r / kGemmRows) * group_floats + r % kGemmRows;
-  return {reinterpret_cast<int8_t*>(buf + r * n), group, group + subs * kGemmRows};
+  const int64_t subs = n / f.sub, stride = subs * (f.affine ? 2 : 1);
+  float* s = reinterpret_cast<float*>(buf + n * nr) + r * stride;
+  return {buf + r * n, s, s + subs, stride};
 }
 
 void unpack_rows(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, uint8_t* buf) {
@@ -87,13 +92,11 @@ void unpack_rows(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, ui
     const uint8_t* src = w.row(r0 + r);
     for (int64_t i = 0; i < units; ++i) {
       f.unpack(src + i * f.unit_bytes, u);
-      for (int j = 0; j < f.unit; ++j) out.levels[i * f.unit + j] = static_cast<int8_t>(u.q[j] - f.center);
+      std::memcpy(out.levels + i * f.unit, u.q, static_cast<size_t>(f.unit));
       for (int b = 0; b < f.subs(); ++b) {
         const int64_t sb = i * f.subs() + b;
-        out.s[sb * kGemmRows] = u.s[b];
-        // s (q - z) + m = s (q - center) + (m + s (center - z)); centred levels keep the bias that the
-        // kernel's zero lane measures, and the float rounding of its subtraction, small.
-        if (f.affine) out.m[sb * kGemmRows] = u.m[b] + u.s[b] * static_cast<float>(f.center - f.zero);
+        out.s[sb] = u.s[b];
+        if (f.affine) out.m[sb] = u.m[b];
       }
     }
   }

@@ -166,18 +166,18 @@ void unpack_iq4_xs(const void* p, UnpackedUnit& u) {
 using gguf::GgmlType;
 
 constexpr IntFormat kFormats[] = {
-    {GgmlType::Q4_0, ActFormat::Q8_0, 32, 32, 8, false, 8, sizeof(BlockQ4_0), unpack_q4_0},
-    {GgmlType::Q4_1, ActFormat::Q8_0, 32, 32, 0, true, 8, sizeof(BlockQ4_1), unpack_q4_1},
-    {GgmlType::Q5_0, ActFormat::Q8_0, 32, 32, 16, false, 16, sizeof(BlockQ5_0), unpack_q5_0},
-    {GgmlType::Q5_1, ActFormat::Q8_0, 32, 32, 0, true, 16, sizeof(BlockQ5_1), unpack_q5_1},
-    {GgmlType::Q8_0, ActFormat::Q8_0, 32, 32, 128, false, 128, sizeof(BlockQ8_0), unpack_q8_0},
-    {GgmlType::IQ4_NL, ActFormat::Q8_0, 32, 32, 128, false, 128, sizeof(BlockIQ4_NL), unpack_iq4_nl},
-    {GgmlType::Q2_K, ActFormat::Q8_K, 256, 16, 0, true, 2, sizeof(BlockQ2_K), unpack_q2_k},
-    {GgmlType::Q3_K, ActFormat::Q8_K, 256, 16, 4, false, 4, sizeof(BlockQ3_K), unpack_q3_k},
-    {GgmlType::Q4_K, ActFormat::Q8_K, 256, 32, 0, true, 8, sizeof(BlockQ4_K), unpack_q4_k},
-    {GgmlType::Q5_K, ActFormat::Q8_K, 256, 32, 0, true, 16, sizeof(BlockQ5_K), unpack_q5_k},
-    {GgmlType::Q6_K, ActFormat::Q8_K, 256, 16, 32, false, 32, sizeof(BlockQ6_K), unpack_q6_k},
-    {GgmlType::IQ4_XS, ActFormat::Q8_K, 256, 32, 128, false, 128, sizeof(BlockIQ4_XS), unpack_iq4_xs},
+    {GgmlType::Q4_0, ActFormat::Q8_0, 32, 32, 8, false, sizeof(BlockQ4_0), unpack_q4_0},
+    {GgmlType::Q4_1, ActFormat::Q8_0, 32, 32, 0, true, sizeof(BlockQ4_1), unpack_q4_1},
+    {GgmlType::Q5_0, ActFormat::Q8_0, 32, 32, 16, false, sizeof(BlockQ5_0), unpack_q5_0},
+    {GgmlType::Q5_1, ActFormat::Q8_0, 32, 32, 0, true, sizeof(BlockQ5_1), unpack_q5_1},
+    {GgmlType::Q8_0, ActFormat::Q8_0, 32, 32, 128, false, sizeof(BlockQ8_0), unpack_q8_0},
+    {GgmlType::IQ4_NL, ActFormat::Q8_0, 32, 32, 128, false, sizeof(BlockIQ4_NL), unpack_iq4_nl},
+    {GgmlType::Q2_K, ActFormat::Q8_K, 256, 16, 0, true, sizeof(BlockQ2_K), unpack_q2_k},
+    {GgmlType::Q3_K, ActFormat::Q8_K, 256, 16, 4, false, sizeof(BlockQ3_K), unpack_q3_k},
+    {GgmlType::Q4_K, ActFormat::Q8_K, 256, 32, 0, true, sizeof(BlockQ4_K), unpack_q4_k},
+    {GgmlType::Q5_K, ActFormat::Q8_K, 256, 32, 0, true, sizeof(BlockQ5_K), unpack_q5_k},
+    {GgmlType::Q6_K, ActFormat::Q8_K, 256, 16, 32, false, sizeof(BlockQ6_K), unpack_q6_k},
+    {GgmlType::IQ4_XS, ActFormat::Q8_K, 256, 32, 128, false, sizeof(BlockIQ4_XS), unpack_iq4_xs},
 };
 
 }  // namespace

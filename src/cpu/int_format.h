@@ -34,8 +34,7 @@ struct IntFormat {
   int unit;           // elements per weight block (= per activation block)
   int sub;            // elements per scale (16 or 32)
   int zero;           // z: the bias of the unsigned levels
-  bool affine;        // m is used (otherwise 0)
-  int center;         // the middle level: the batched kernel stores q - center, small signed values
+  bool affine;        // m is used (otherwise 0); the affine formats all have z = 0
   size_t unit_bytes;  // bytes per weight block
   void (*unpack)(const void* block, UnpackedUnit& out);
 

@@ -26,6 +26,21 @@ inline void k_scales_mins(const uint8_t* s, uint8_t* out) {
   std::memcpy(out, o, 16);
 }
 
+// k_scales_mins in a register: the 16 bytes computed four per 32-bit lane.
+ONECARD_AVX512 inline __m128i k_scales_mins_avx512(const uint8_t* packed) {
+  uint32_t u[3];
+  std::memcpy(u, packed, 12);
+  const __m128i v = _mm_setr_epi32(static_cast<int>(u[0]), static_cast<int>(u[1]), static_cast<int>(u[2]), 0);
+  // Lanes: scales 0-3, scales 4-7, mins 0-3, mins 4-7.
+  const __m128i low = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0));   // u0, u2, u1, u2
+  const __m128i high = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0));  // u0, u0, u1, u1
+  const __m128i low_bits = _mm_and_si128(_mm_srlv_epi32(low, _mm_setr_epi32(0, 0, 0, 4)),
+                                         _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
+  const __m128i high_bits =
+      _mm_and_si128(_mm_slli_epi32(_mm_srli_epi32(high, 6), 4), _mm_setr_epi32(0, 0x30303030, 0, 0x30303030));
+  return _mm_or_si128(low_bits, high_bits);
+}
+
 ONECARD_AVX2 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
