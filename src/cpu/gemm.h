@@ -1,10 +1,12 @@
-// The batched int8 product for AVX-512 VNNI (prefill and the MoE experts of a batch). Tokens lie in the 16
-// int32 lanes of a register, weight rows are unpacked once per task to their unsigned levels q and
-// broadcast as the unsigned operand of vpdpbusd, the signed activations as they are the other, so one
-// vpdpbusd advances one row for 16 tokens by 4 columns. The zero point z of the levels is removed exactly:
-// each sub-block's integer sum starts from -z * (the token's activation sum), which the panel carries.
-// Weights stay in their file layout; a task unpacks its rows into a small per-thread buffer, which costs
-// a fraction of a byte-operation per weight and is shared by all the tokens of the batch.
+// The batched int8 product for AVX-512 VNNI (prefill, and the experts of a MoE batch). Weight rows lie in the
+// 16 int32 lanes of a register: one weight block (unit) of 16 rows at a time is interleaved so that each
+// 64-byte vector holds 4 consecutive columns of 16 rows, as unsigned levels. A token's 4 activation bytes are
+// broadcast as the signed operand, so one vpdpbusd advances 16 rows of one token by 4 columns. Every lane
+// works whatever the number of tokens, a weight vector loaded once serves several tokens, and the broadcasts
+// come straight from the quantized activation rows.
+//
+// The zero point z of the levels is removed exactly: each sub-block's integer sum starts from -z * (the
+// token's activation sum over the sub-block); affine formats add their offsets times that sum in float.
 #pragma once
 
 #include <cstddef>
@@ -15,36 +17,42 @@
 
 namespace onecard::cpu {
 
-inline constexpr int kPanelTokens = 16;  // tokens per panel: one per int32 lane
-inline constexpr int kGemmRows = 8;      // rows the kernel advances together
+// Besides its quantized activation row (format f.act), the kernel needs per token: per sub-block the int32
+// -z * A (or, for affine formats, A as a float), then per unit the activation scale as a float.
+size_t token_side_bytes(const IntFormat& f, int64_t n);
+void token_side(const IntFormat& f, int64_t n, const uint8_t* act, uint8_t* side);
 
-// A panel: up to kPanelTokens quantized activation rows (format f.act, n columns) packed for the kernel.
-size_t panel_bytes(const IntFormat& f, int64_t n);
-void pack_panel(const IntFormat& f, int64_t n, const uint8_t* const* acts, int nt, uint8_t* panel);
-
-// Rows [r0, r0 + nr) of w unpacked for the kernel into buf (unpacked_bytes(f, n, nr) bytes): the unsigned
-// levels row after row (n bytes each), then per row its scales [n / sub] followed, for affine formats, by
-// its offsets [n / sub]. A row's floats lie together so that unpacking writes them with vector stores; the
-// kernel broadcasts each one from memory, where their order costs nothing.
-size_t unpacked_bytes(const IntFormat& f, int64_t n, int64_t nr);
-void unpack_rows(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, uint8_t* buf);
-
-// Where unpack_rows puts row r's levels, and its scales and offsets (s[b], m[b] for sub-block b); row r + 1's
-// floats follow at a distance of stride floats.
-struct UnpackedRow {
-  uint8_t* levels;
-  float* s;
-  float* m;
-  int64_t stride;
+// count tokens: act[t] is token t's quantized row, side[t] its token_side.
+struct GemmTokens {
+  const uint8_t* const* act;
+  const uint8_t* const* side;
+  int64_t count;
 };
-UnpackedRow unpacked_row(const IntFormat& f, int64_t n, int64_t nr, uint8_t* buf, int64_t r);
-// The vectorized unpacking of Q4_K, Q6_K and Q8_0 that unpack_rows uses; false for other formats.
-bool unpack_rows_avx512(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, uint8_t* buf);
 
-// y[t * ldy + r] = row r of the unpacked rows times token t of the panel, for r < nr, t < nt. While it
-// computes, the kernel asks for the prefetch_bytes at `prefetch` (the weights the caller unpacks next), so
-// that memory streams under the arithmetic instead of before it.
-void gemm_panel(const IntFormat& f, int64_t n, const uint8_t* rows, int64_t nr, const uint8_t* panel, int nt,
-                float* y, int64_t ldy, const uint8_t* prefetch = nullptr, size_t prefetch_bytes = 0);
+// y[t * ldy + i] = row r0 + i of w times token t, for i < nr and t < tokens.count (AVX-512 VNNI only). Other
+// entries of y are not touched. While it computes, the kernel asks for the prefetch_bytes at `prefetch` (the
+// weights its thread multiplies next), so that memory streams under the arithmetic.
+void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmTokens tokens, float* y,
+              int64_t ldy, const uint8_t* prefetch = nullptr, size_t prefetch_bytes = 0);
 
+namespace gemm_detail {
+
+inline constexpr int kLanes = 16;  // rows per interleaved group
+
+// One unit of one group: levels [unit / 4][16 rows][4 bytes], then scales s [subs][16] and, for affine
+// formats, offsets m [subs][16] as floats.
+inline size_t group_unit_bytes(const IntFormat& f) {
+  return static_cast<size_t>(f.unit) * kLanes +
+         static_cast<size_t>(f.subs()) * kLanes * 4 * (f.affine ? 2 : 1);
+}
+
+// Unit u of the 16 rows starting at row0, row_bytes apart, interleaved into out. Only the first `valid` rows
+// exist; the lanes beyond repeat the last of them.
+void interleave_unit_generic(const IntFormat& f, const uint8_t* row0, size_t row_bytes, int valid, int64_t u,
+                             uint8_t* out);
+// The vectorized interleaving of Q4_K, Q6_K and Q8_0; false for other formats.
+bool interleave_unit_avx512(const IntFormat& f, const uint8_t* row0, size_t row_bytes, int valid, int64_t u,
+                            uint8_t* out);
+
+}  // namespace gemm_detail
 }  // namespace onecard::cpu

@@ -57,8 +57,8 @@ const char* isa_name(Isa isa) {
 std::string kernel_path() {
   switch (active_isa()) {
     case Isa::Avx512Vnni:
-      return "avx512-vnni: int8 dot products (vpdpbusd/vpdpwssd) on 8-bit activations, batches in 16-token "
-             "panels; F32/F16/BF16 in fp32 FMA";
+      return "avx512-vnni: int8 dot products (vpdpbusd/vpdpwssd) on 8-bit activations, batches on weight "
+             "rows interleaved 16 to a register; F32/F16/BF16 in fp32 FMA";
     case Isa::Avx2:
       return "avx2: int8 dot products (vpmaddubsw) on 8-bit activations; F32/F16/BF16 in fp32 FMA";
     case Isa::Scalar:

@@ -11,7 +11,7 @@ namespace onecard::cpu {
 enum class Isa {
   Scalar,      // portable C++
   Avx2,        // AVX2 + FMA + F16C: int8 dot products via vpmaddubsw/vpmaddwd
-  Avx512Vnni,  // AVX-512 F/BW/VL + VNNI: vpdpbusd/vpdpwssd, and the batched panel kernel (gemm.h)
+  Avx512Vnni,  // AVX-512 F/BW/VL + VNNI: vpdpbusd/vpdpwssd, and the batched interleaved kernel (gemm.h)
 };
 
 // The best ISA this CPU supports, capped by ONECARD_CPU_ISA.

@@ -12,14 +12,15 @@
 namespace onecard::cpu {
 namespace {
 
-// Row blocks of the batched kernel: the rows a task unpacks at once.
+// Rows a task of the dequantizing path converts one after another.
 constexpr int64_t kRowsPerTask = 16;
 // Row dot products stream the weights: a task reads about this many contiguous bytes, so the hardware
 // prefetcher runs long stretches, while leaving several tasks per thread to balance.
 constexpr size_t kStreamBytesPerTask = size_t{256} << 10;
-// From this many tokens on, AVX-512 takes the panel kernel; with fewer, re-reading a weight row from L1 per
-// token costs less than unpacking it.
+// From this many tokens on, AVX-512 takes the batched kernel; with fewer, re-reading a weight row from L1 per
+// token costs less than interleaving it.
 constexpr int64_t kGemmMinTokens = 4;
+constexpr int64_t kGemmRowsPerTask = 32;  // the batched kernel's two interleaved groups
 
 template <class F>
 void run_tasks(ThreadPool* pool, int64_t n, F&& fn) {
@@ -90,31 +91,28 @@ void dequantize_path(const Matrix& w, const float* x, int64_t ldx, int64_t nt, f
 
 void int_path(const IntFormat& f, const Matrix& w, const float* x, int64_t ldx, int64_t nt, float* y,
               int64_t ldy, ThreadPool* pool, Isa isa) {
-  thread_local std::vector<uint8_t> act_buf, panel_buf;
+  thread_local std::vector<uint8_t> act_buf, side_buf;
+  thread_local std::vector<const uint8_t*> act_ptrs, side_ptrs;
   const size_t act_row = act_row_bytes(f.act, w.cols);
   uint8_t* acts = grow(act_buf, act_row * static_cast<size_t>(nt));
-  run_tasks(nt > 1 ? pool : nullptr, nt,
-            [&](int64_t t) { quantize_act(f.act, x + t * ldx, acts + t * act_row, w.cols); });
+  const bool batched = isa == Isa::Avx512Vnni && nt >= kGemmMinTokens;
+  const size_t side_row = batched ? token_side_bytes(f, w.cols) : 0;
+  uint8_t* sides = grow(side_buf, side_row * static_cast<size_t>(nt));
+  run_tasks(nt > 1 ? pool : nullptr, nt, [&](int64_t t) {
+    quantize_act(f.act, x + t * ldx, acts + t * act_row, w.cols);
+    if (batched) token_side(f, w.cols, acts + t * act_row, sides + t * side_row);
+  });
 
-  if (isa == Isa::Avx512Vnni && nt >= kGemmMinTokens) {
-    const int64_t n_panels = (nt + kPanelTokens - 1) / kPanelTokens;
-    const size_t panel_size = panel_bytes(f, w.cols);
-    uint8_t* panels = grow(panel_buf, panel_size * static_cast<size_t>(n_panels));
-    run_tasks(pool, n_panels, [&](int64_t p) {
-      const uint8_t* rows[kPanelTokens];
-      const int n = static_cast<int>(std::min<int64_t>(kPanelTokens, nt - p * kPanelTokens));
-      for (int i = 0; i < n; ++i) rows[i] = acts + (p * kPanelTokens + i) * act_row;
-      pack_panel(f, w.cols, rows, n, panels + p * panel_size);
-    });
-    run_tasks(pool, row_tasks(w), [&](int64_t task) {
-      thread_local std::vector<uint8_t> unpacked;
-      const int64_t r0 = task * kRowsPerTask, nr = std::min(kRowsPerTask, w.rows - r0);
-      uint8_t* buf = grow(unpacked, unpacked_bytes(f, w.cols, nr));
-      unpack_rows(f, w, r0, nr, buf);
-      for (int64_t p = 0; p < n_panels; ++p) {
-        const int n = static_cast<int>(std::min<int64_t>(kPanelTokens, nt - p * kPanelTokens));
-        gemm_panel(f, w.cols, buf, nr, panels + p * panel_size, n, y + p * kPanelTokens * ldy + r0, ldy);
-      }
+  if (batched) {
+    const uint8_t** a = grow(act_ptrs, static_cast<size_t>(nt));
+    const uint8_t** sd = grow(side_ptrs, static_cast<size_t>(nt));
+    for (int64_t t = 0; t < nt; ++t) {
+      a[t] = acts + t * act_row;
+      sd[t] = sides + t * side_row;
+    }
+    run_tasks(pool, (w.rows + kGemmRowsPerTask - 1) / kGemmRowsPerTask, [&](int64_t task) {
+      const int64_t r0 = task * kGemmRowsPerTask, nr = std::min(kGemmRowsPerTask, w.rows - r0);
+      gemm_int(f, w, r0, nr, GemmTokens{a, sd, nt}, y + r0, ldy);
     });
     return;
   }

@@ -32,9 +32,8 @@ struct MoeScratch {
   std::vector<int32_t> counts, offsets, order, slot_of;  // (token, slot) pairs grouped by expert
   std::vector<int32_t> active;                           // experts with at least one pair
   std::vector<float> x, h, u, out;
-  std::vector<uint8_t> acts, panels;  // quantized activations and their packed panels (integer formats)
-  std::vector<int64_t> panel_first;   // per expert: index of its first panel
-  std::vector<int32_t> panel_expert;  // per panel: its expert
+  std::vector<uint8_t> acts, sides;             // quantized activations and their per-token sums (gemm.h)
+  std::vector<const uint8_t*> act_of, side_of;  // per pair in expert order: its rows of acts and sides
 };
 
 // y[t] = sum_j weights[t*k+j] * expert_{ids[t*k+j]}(x[t]) for t < n_tokens; x and y are [n_tokens][d].

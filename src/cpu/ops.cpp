@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cpu/isa.h"
+
 namespace onecard::cpu {
 
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
@@ -23,8 +25,18 @@ void softmax(float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
-void silu_mul(float* gate, const float* up, int64_t n) {
+void silu_mul_scalar(float* gate, const float* up, int64_t n) {
   for (int64_t i = 0; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
+
+void silu_mul(float* gate, const float* up, int64_t n) {
+  // The choice depends on the CPU, not on a kernel ISA passed down, so every path computes the same values.
+  static const bool avx512 = supported_isas().back() == Isa::Avx512Vnni;
+  if (avx512) {
+    silu_mul_avx512(gate, up, n);
+  } else {
+    silu_mul_scalar(gate, up, n);
+  }
 }
 
 Rope::Rope(int dims, float base, float factor, int original_context, float beta_fast, float beta_slow) {

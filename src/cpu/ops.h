@@ -12,8 +12,11 @@ void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 // In place: softmax over n values.
 void softmax(float* x, int64_t n);
 
-// In place: gate[i] = silu(gate[i]) * up[i].
+// In place: gate[i] = silu(gate[i]) * up[i]. On AVX-512 CPUs the vector version, whose exp differs from
+// std::exp by a few units in the last place.
 void silu_mul(float* gate, const float* up, int64_t n);
+void silu_mul_scalar(float* gate, const float* up, int64_t n);
+void silu_mul_avx512(float* gate, const float* up, int64_t n);
 
 // Rotary position embedding over interleaved pairs (x[2i], x[2i+1]), with one frequency per pair.
 class Rope {

@@ -1,0 +1,195 @@
+// AVX-512 interleaving of the formats prefill and MoE batches spend their time on. Each unit is transposed as
+// the raw bytes of the file (the bit operations that extract levels act on every byte alike, so they work as
+// well after the transpose), and each row's scales are fetched into its lane by gathers and decoded in
+// vectors. The results equal interleave_unit_generic's.
+#include <algorithm>
+
+#include "cpu/gemm.h"
+#include "cpu/x86.h"
+#include "quant/blocks.h"
+
+namespace onecard::cpu::gemm_detail {
+namespace {
+
+using quant::BlockQ4_K;
+using quant::BlockQ6_K;
+using quant::BlockQ8_0;
+
+struct Rows {
+  const uint8_t* row0;
+  size_t row_bytes;
+  int valid;
+  __m512i offsets;  // of each lane's row from row0, for gathers
+
+  const uint8_t* row(int lane) const {
+    return row0 + static_cast<size_t>(std::min(lane, valid - 1)) * row_bytes;
+  }
+};
+
+// 32 bytes at `offset` in each of the 16 rows, transposed by dwords: out[k] holds bytes 4k..4k+3 of row i in
+// lane i.
+ONECARD_AVX512 inline void transpose_32(const Rows& r, size_t offset, __m512i out[8]) {
+  __m512i p[8];
+  for (int i = 0; i < 8; ++i) {
+    // Row i in the low half, row i + 8 in the high half: each half is an 8 x 8 transpose of its own.
+    const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r.row(i) + offset));
+    const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r.row(i + 8) + offset));
+    p[i] = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+  }
+  __m512i t[8], s[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm512_unpacklo_epi32(p[i], p[i + 1]);
+    t[i + 1] = _mm512_unpackhi_epi32(p[i], p[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    s[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+    s[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+    s[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+    s[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // s[j] (rows 0-3) and s[j + 4] (rows 4-7) hold dword j in 128-bit lanes 0 and 2, dword j + 4 in 1 and 3.
+  const __m512i first = _mm512_setr_epi64(0, 1, 8, 9, 4, 5, 12, 13);
+  const __m512i second = _mm512_setr_epi64(2, 3, 10, 11, 6, 7, 14, 15);
+  for (int j = 0; j < 4; ++j) {
+    out[j] = _mm512_permutex2var_epi64(s[j], first, s[j + 4]);
+    out[j + 4] = _mm512_permutex2var_epi64(s[j], second, s[j + 4]);
+  }
+}
+
+// The dword at `offset` of every row, one per lane.
+ONECARD_AVX512 inline __m512i gather(const Rows& r, size_t offset) {
+  return _mm512_i32gather_epi32(r.offsets, r.row0 + offset, 1);
+}
+
+// One unit of the 16 rows; `offset` is within the unit's block.
+struct Unit {
+  Rows rows;
+  size_t base;  // the unit's offset in each row
+
+  ONECARD_AVX512 void t32(size_t offset, __m512i out[8]) const { transpose_32(rows, base + offset, out); }
+  ONECARD_AVX512 __m512i dwords(size_t offset) const { return gather(rows, base + offset); }
+};
+
+ONECARD_AVX512 __m512 halves_to_float(__m512i v) {
+  return _mm512_cvtph_ps(_mm512_cvtepi32_epi16(v));
+}
+
+ONECARD_AVX512 void store(uint8_t* out, int chunk, __m512i v) {
+  _mm512_storeu_si512(out + 64 * chunk, v);
+}
+
+// Q4_K's scales and offsets (d * scale, -dmin * min of each sub-block), from the 4 dwords that hold them.
+ONECARD_AVX512 void q4_k_scales(const Unit& src, uint8_t* out) {
+  const __m512i dd = src.dwords(0);
+  const __m512 d = halves_to_float(dd), neg_dmin = -halves_to_float(_mm512_srli_epi32(dd, 16));
+  const __m512i u0 = src.dwords(4), u1 = src.dwords(8), u2 = src.dwords(12);
+  const __m512i m6 = _mm512_set1_epi32(63), m2 = _mm512_set1_epi32(3), low4 = _mm512_set1_epi32(15);
+  auto* s = reinterpret_cast<float*>(out + 256 * kLanes);
+  float* m = s + 8 * kLanes;
+  for (int b = 0; b < 4; ++b) {
+    const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(u0, 8 * b), m6);
+    const __m512i mn = _mm512_and_si512(_mm512_srli_epi32(u1, 8 * b), m6);
+    const __m512i sc_hi =
+        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 8 * b), low4),
+                        _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u0, 8 * b + 6), m2), 4));
+    const __m512i mn_hi =
+        _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(u2, 8 * b + 4), low4),
+                        _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 8 * b + 6), m2), 4));
+    _mm512_storeu_ps(s + b * kLanes, _mm512_mul_ps(_mm512_cvtepi32_ps(sc), d));
+    _mm512_storeu_ps(s + (b + 4) * kLanes, _mm512_mul_ps(_mm512_cvtepi32_ps(sc_hi), d));
+    _mm512_storeu_ps(m + b * kLanes, _mm512_mul_ps(_mm512_cvtepi32_ps(mn), neg_dmin));
+    _mm512_storeu_ps(m + (b + 4) * kLanes, _mm512_mul_ps(_mm512_cvtepi32_ps(mn_hi), neg_dmin));
+  }
+}
+
+ONECARD_AVX512 void q4_k(const Unit& src, uint8_t* out) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f);
+  for (int j = 0; j < 4; ++j) {
+    __m512i q[8];
+    src.t32(offsetof(BlockQ4_K, qs) + 32 * j, q);
+    for (int k = 0; k < 8; ++k) {
+      store(out, 16 * j + k, _mm512_and_si512(q[k], m4));
+      store(out, 16 * j + 8 + k, _mm512_and_si512(_mm512_srli_epi16(q[k], 4), m4));
+    }
+  }
+  q4_k_scales(src, out);
+}
+
+ONECARD_AVX512 void q6_k(const Unit& src, uint8_t* out) {
+  const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+  for (int h = 0; h < 2; ++h) {
+    // Columns 128h + l, + 32, + 64, + 96 (l < 32) take the low and high nibbles of ql[64h + l] and
+    // ql[64h + 32 + l], and bit pairs 0-1, 2-3, 4-5, 6-7 of qh[32h + l].
+    __m512i a[8], b[8], q[8];
+    src.t32(offsetof(BlockQ6_K, ql) + 64 * h, a);
+    src.t32(offsetof(BlockQ6_K, ql) + 64 * h + 32, b);
+    src.t32(offsetof(BlockQ6_K, qh) + 32 * h, q);
+    for (int k = 0; k < 8; ++k) {
+      const int c = 32 * h + k;
+      store(out, c,
+            _mm512_or_si512(_mm512_and_si512(a[k], m4), _mm512_and_si512(_mm512_slli_epi16(q[k], 4), m30)));
+      store(out, c + 8,
+            _mm512_or_si512(_mm512_and_si512(b[k], m4), _mm512_and_si512(_mm512_slli_epi16(q[k], 2), m30)));
+      store(out, c + 16,
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a[k], 4), m4), _mm512_and_si512(q[k], m30)));
+      store(out, c + 24,
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(b[k], 4), m4),
+                            _mm512_and_si512(_mm512_srli_epi16(q[k], 2), m30)));
+    }
+  }
+  // d is read as the top half of the dword ending with it, which stays inside the block.
+  const __m512 d = halves_to_float(_mm512_srli_epi32(src.dwords(offsetof(BlockQ6_K, d) - 2), 16));
+  auto* s = reinterpret_cast<float*>(out + 256 * kLanes);
+  for (int w = 0; w < 4; ++w) {
+    const __m512i sc4 = src.dwords(offsetof(BlockQ6_K, scales) + 4 * w);
+    for (int b = 0; b < 4; ++b) {
+      const __m512i sc = _mm512_srai_epi32(_mm512_slli_epi32(sc4, 24 - 8 * b), 24);
+      _mm512_storeu_ps(s + (4 * w + b) * kLanes, _mm512_mul_ps(_mm512_cvtepi32_ps(sc), d));
+    }
+  }
+}
+
+ONECARD_AVX512 void q8_0(const Unit& src, uint8_t* out) {
+  __m512i q[8];
+  src.t32(offsetof(BlockQ8_0, qs), q);
+  // Signed levels + 128: the unsigned levels of the integer view.
+  for (int k = 0; k < 8; ++k)
+    store(out, k, _mm512_xor_si512(q[k], _mm512_set1_epi8(static_cast<char>(0x80))));
+  _mm512_storeu_ps(reinterpret_cast<float*>(out + 32 * kLanes), halves_to_float(src.dwords(0)));
+}
+
+ONECARD_AVX512 bool interleave(gguf::GgmlType type, const Unit& src, uint8_t* out) {
+  switch (type) {
+    case gguf::GgmlType::Q4_K:
+      q4_k(src, out);
+      return true;
+    case gguf::GgmlType::Q6_K:
+      q6_k(src, out);
+      return true;
+    case gguf::GgmlType::Q8_0:
+      q8_0(src, out);
+      return true;
+    default:
+      return false;
+  }
+}
+
+ONECARD_AVX512 Unit from_rows(const IntFormat& f, const uint8_t* row0, size_t row_bytes, int valid,
+                              int64_t u) {
+  Rows r{row0, row_bytes, valid, _mm512_setzero_si512()};
+  // A group spans 16 rows of one matrix, far below 2 GiB: the offsets fit gather's 32-bit indices.
+  alignas(64) int32_t offsets[kLanes];
+  for (int i = 0; i < kLanes; ++i) offsets[i] = static_cast<int32_t>(r.row(i) - row0);
+  r.offsets = _mm512_load_si512(offsets);
+  return Unit{r, static_cast<size_t>(u) * f.unit_bytes};
+}
+
+}  // namespace
+
+ONECARD_AVX512 bool interleave_unit_avx512(const IntFormat& f, const uint8_t* row0, size_t row_bytes,
+                                           int valid, int64_t u, uint8_t* out) {
+  const Unit src = from_rows(f, row0, row_bytes, valid, u);
+  return interleave(f.type, src, out);
+}
+
+}  // namespace onecard::cpu::gemm_detail
