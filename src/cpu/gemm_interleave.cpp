@@ -5,6 +5,7 @@
 
 #include "base/half.h"
 #include "cpu/gemm.h"
+#include "cpu/unpack_avx512.h"
 #include "quant/blocks.h"
 
 namespace onecard::cpu {
@@ -50,10 +51,13 @@ void interleave_unit_generic(const IntFormat& f, const uint8_t* row0, size_t row
                              uint8_t* out) {
   auto* s = reinterpret_cast<float*>(out + f.unit * kLanes);
   float* m = s + f.subs() * kLanes;
+  // Only AVX-512 CPUs run the batched kernel, so the vector unpackers can be used.
+  const UnpackFn fast = unpack_avx512(f.type);
+  const UnpackFn unpack = fast != nullptr ? fast : f.unpack;
   UnpackedUnit unit;
   for (int lane = 0; lane < kLanes; ++lane) {
     const uint8_t* row = row0 + static_cast<size_t>(std::min(lane, valid - 1)) * row_bytes;
-    f.unpack(row + u * f.unit_bytes, unit);
+    unpack(row + u * f.unit_bytes, unit);
     for (int c = 0; c < f.unit; ++c) out[(c / 4) * 64 + lane * 4 + c % 4] = unit.q[c];
     for (int b = 0; b < f.subs(); ++b) {
       s[b * kLanes + lane] = unit.s[b];

@@ -3,12 +3,16 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "base/cpu_features.h"
+#include "base/rng.h"
 #include "cpu/act_quant.h"
 #include "cpu/int_format.h"
+#include "cpu/isa.h"
 #include "cpu/random_weights.h"
+#include "cpu/unpack_avx512.h"
 #include "quant/dequantize.h"
 
 namespace onecard::cpu {
@@ -40,6 +44,42 @@ TEST(IntFormat, UnpackMatchesDequantize) {
     }
   }
   EXPECT_EQ(covered, 12);
+}
+
+// Random bytes cover every bit pattern of levels and packed scales; only the fp16 scales are pinned to a
+// finite value (at these offsets of each format's block).
+TEST(IntFormat, VectorUnpackEqualsScalarUnpack) {
+  if (supported_isas().back() != Isa::Avx512Vnni) GTEST_SKIP() << "no AVX-512 on this CPU";
+  const struct {
+    gguf::GgmlType type;
+    std::vector<size_t> fp16_at;
+  } cases[] = {{gguf::GgmlType::Q2_K, {80, 82}},
+               {gguf::GgmlType::Q3_K, {108}},
+               {gguf::GgmlType::Q5_K, {0, 2}},
+               {gguf::GgmlType::IQ4_XS, {0}}};
+  Rng rng(5, "unpack");
+  for (const auto& c : cases) {
+    const IntFormat& f = *int_format(c.type);
+    const UnpackFn vec = unpack_avx512(c.type);
+    ASSERT_NE(vec, nullptr) << gguf::type_name(c.type);
+    for (int trial = 0; trial < 200; ++trial) {
+      std::vector<uint8_t> block(f.unit_bytes);
+      for (auto& b : block) b = static_cast<uint8_t>(rng.below(256));
+      for (size_t at : c.fp16_at) {
+        const uint16_t h = static_cast<uint16_t>(0x2000 + rng.below(0x3000));  // about 1e-5 .. 500
+        std::memcpy(block.data() + at, &h, 2);
+      }
+      UnpackedUnit want{}, got{};
+      f.unpack(block.data(), want);
+      vec(block.data(), got);
+      for (int j = 0; j < f.unit; ++j)
+        ASSERT_EQ(got.q[j], want.q[j]) << gguf::type_name(c.type) << " level " << j;
+      for (int b = 0; b < f.subs(); ++b) {
+        ASSERT_EQ(got.s[b], want.s[b]) << gguf::type_name(c.type) << " scale " << b;
+        ASSERT_EQ(got.m[b], want.m[b]) << gguf::type_name(c.type) << " offset " << b;
+      }
+    }
+  }
 }
 
 TEST(ActQuant, SimdAndScalarGiveIdenticalBytes) {
