@@ -163,6 +163,128 @@ void unpack_iq4_xs(const void* p, UnpackedUnit& u) {
   }
 }
 
+// The IQ grids in the integer view: eight grid coordinates with their signs, biased by z so that every level
+// is unsigned, and one scale for the sub-block. scale * (q - z) = scale * (+-grid), the reference's product.
+void grid8(uint64_t row, uint8_t signs, int zero, uint8_t* q) {
+  for (int j = 0; j < 8; ++j) {
+    const int g = static_cast<int>((row >> (8 * j)) & 0xff);
+    q[j] = static_cast<uint8_t>(zero + ((signs >> j) & 1 ? -g : g));
+  }
+}
+
+void unpack_iq2_xxs(const void* p, UnpackedUnit& u) {
+  const auto& b = *static_cast<const BlockIQ2_XXS*>(p);
+  const float d = fp16_to_fp32(b.d);
+  for (int g = 0; g < 8; ++g) {
+    const uint32_t idx = b.qs[4 * g] | (static_cast<uint32_t>(b.qs[4 * g + 1]) << 16);
+    const uint32_t meta = b.qs[4 * g + 2] | (static_cast<uint32_t>(b.qs[4 * g + 3]) << 16);
+    u.s[g] = d * (0.5f + static_cast<float>(meta >> 28)) * 0.25f;
+    u.m[g] = 0;
+    for (int l = 0; l < 4; ++l) {
+      grid8(kIq2xxsGrid[(idx >> (8 * l)) & 0xff], kIqSigns[(meta >> (7 * l)) & 127], 64,
+            u.q + 32 * g + 8 * l);
+    }
+  }
+}
+
+void unpack_iq2_xs(const void* p, UnpackedUnit& u) {
+  const auto& b = *static_cast<const BlockIQ2_XS*>(p);
+  const float d = fp16_to_fp32(b.d);
+  for (int k = 0; k < 16; ++k) {
+    u.s[k] = d * (0.5f + static_cast<float>((b.scales[k / 2] >> (4 * (k % 2))) & 0xf)) * 0.25f;
+    u.m[k] = 0;
+  }
+  for (int i = 0; i < 32; ++i) grid8(kIq2xsGrid[b.qs[i] & 511], kIqSigns[b.qs[i] >> 9], 64, u.q + 8 * i);
+}
+
+void unpack_iq2_s(const void* p, UnpackedUnit& u) {
+  const auto& b = *static_cast<const BlockIQ2_S*>(p);
+  const float d = fp16_to_fp32(b.d);
+  for (int k = 0; k < 16; ++k) {
+    u.s[k] = d * (0.5f + static_cast<float>((b.scales[k / 2] >> (4 * (k % 2))) & 0xf)) * 0.25f;
+    u.m[k] = 0;
+  }
+  const uint8_t* signs = b.qs + kQK_K / 8;
+  for (int i = 0; i < 32; ++i) {
+    const int index = b.qs[i] | (((b.qh[i / 4] >> (2 * (i % 4))) & 3) << 8);
+    grid8(kIq2sGrid[index], signs[i], 64, u.q + 8 * i);
+  }
+}
+
+void unpack_iq3_xxs(const void* p, UnpackedUnit& u) {
+  const auto& b = *static_cast<const BlockIQ3_XXS*>(p);
+  const float d = fp16_to_fp32(b.d);
+  for (int g = 0; g < 8; ++g) {
+    const uint32_t meta = load_u32(b.qs + kQK_K / 4 + 4 * g);
+    u.s[g] = d * (0.5f + static_cast<float>(meta >> 28)) * 0.5f;
+    u.m[g] = 0;
+    for (int l = 0; l < 4; ++l) {
+      const uint64_t row = kIq3xxsGrid[b.qs[8 * g + 2 * l]] |
+                           (static_cast<uint64_t>(kIq3xxsGrid[b.qs[8 * g + 2 * l + 1]]) << 32);
+      grid8(row, kIqSigns[(meta >> (7 * l)) & 127], 64, u.q + 32 * g + 8 * l);
+    }
+  }
+}
+
+void unpack_iq3_s(const void* p, UnpackedUnit& u) {
+  const auto& b = *static_cast<const BlockIQ3_S*>(p);
+  const float d = fp16_to_fp32(b.d);
+  for (int g = 0; g < 8; ++g) {
+    u.s[g] = d * static_cast<float>(1 + 2 * ((b.scales[g / 2] >> (4 * (g % 2))) & 0xf));
+    u.m[g] = 0;
+    for (int l = 0; l < 4; ++l) {
+      const int i0 = b.qs[8 * g + 2 * l] | (((b.qh[g] >> (2 * l)) & 1) << 8);
+      const int i1 = b.qs[8 * g + 2 * l + 1] | (((b.qh[g] >> (2 * l + 1)) & 1) << 8);
+      const uint64_t row = kIq3sGrid[i0] | (static_cast<uint64_t>(kIq3sGrid[i1]) << 32);
+      grid8(row, b.signs[4 * g + l], 16, u.q + 32 * g + 8 * l);
+    }
+  }
+}
+
+// IQ1: a coordinate g in {-1, 0, 1} plus the shift +-1/8 is (8g +- 1) / 8, an integer over 8, so the levels
+// are 8g +- 1 (+ 16) and the scale carries the 1/8, exactly.
+void iq1_8(uint64_t row, bool negative_shift, uint8_t* q) {
+  for (int j = 0; j < 8; ++j) {
+    const int g = static_cast<int8_t>((row >> (8 * j)) & 0xff);
+    q[j] = static_cast<uint8_t>(16 + 8 * g + (negative_shift ? -1 : 1));
+  }
+}
+
+void unpack_iq1_s(const void* p, UnpackedUnit& u) {
+  const auto& b = *static_cast<const BlockIQ1_S*>(p);
+  const float d = fp16_to_fp32(b.d);
+  for (int g = 0; g < 8; ++g) {
+    const uint16_t qh = b.qh[g];
+    u.s[g] = d * static_cast<float>(2 * ((qh >> 12) & 7) + 1) * 0.125f;
+    u.m[g] = 0;
+    for (int l = 0; l < 4; ++l) {
+      const int index = b.qs[4 * g + l] | (((qh >> (3 * l)) & 7) << 8);
+      iq1_8(kIq1sGrid[index], (qh & 0x8000) != 0, u.q + 32 * g + 8 * l);
+    }
+  }
+}
+
+void unpack_iq1_m(const void* p, UnpackedUnit& u) {
+  const auto& b = *static_cast<const BlockIQ1_M*>(p);
+  uint16_t sc[4];
+  std::memcpy(sc, b.scales, sizeof(sc));
+  const auto dbits = static_cast<uint16_t>((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) |
+                                           (sc[3] & 0xf000));
+  const float d = fp16_to_fp32(dbits);
+  for (int g = 0; g < 8; ++g) {
+    for (int l = 0; l < 4; ++l) {
+      const int nib = (b.qh[2 * g + l / 2] >> (4 * (l % 2))) & 0xf;
+      const int index = b.qs[4 * g + l] | ((nib & 7) << 8);
+      iq1_8(kIq1sGrid[index], (nib & 8) != 0, u.q + 32 * g + 8 * l);
+    }
+    for (int h = 0; h < 2; ++h) {
+      const int s = (sc[g / 2] >> (6 * (g % 2) + 3 * h)) & 7;
+      u.s[2 * g + h] = d * static_cast<float>(2 * s + 1) * 0.125f;
+      u.m[2 * g + h] = 0;
+    }
+  }
+}
+
 using gguf::GgmlType;
 
 constexpr IntFormat kFormats[] = {
@@ -178,6 +300,13 @@ constexpr IntFormat kFormats[] = {
     {GgmlType::Q5_K, ActFormat::Q8_K, 256, 32, 0, true, sizeof(BlockQ5_K), unpack_q5_k},
     {GgmlType::Q6_K, ActFormat::Q8_K, 256, 16, 32, false, sizeof(BlockQ6_K), unpack_q6_k},
     {GgmlType::IQ4_XS, ActFormat::Q8_K, 256, 32, 128, false, sizeof(BlockIQ4_XS), unpack_iq4_xs},
+    {GgmlType::IQ2_XXS, ActFormat::Q8_K, 256, 32, 64, false, sizeof(BlockIQ2_XXS), unpack_iq2_xxs},
+    {GgmlType::IQ2_XS, ActFormat::Q8_K, 256, 16, 64, false, sizeof(BlockIQ2_XS), unpack_iq2_xs},
+    {GgmlType::IQ2_S, ActFormat::Q8_K, 256, 16, 64, false, sizeof(BlockIQ2_S), unpack_iq2_s},
+    {GgmlType::IQ3_XXS, ActFormat::Q8_K, 256, 32, 64, false, sizeof(BlockIQ3_XXS), unpack_iq3_xxs},
+    {GgmlType::IQ3_S, ActFormat::Q8_K, 256, 32, 16, false, sizeof(BlockIQ3_S), unpack_iq3_s},
+    {GgmlType::IQ1_S, ActFormat::Q8_K, 256, 32, 16, false, sizeof(BlockIQ1_S), unpack_iq1_s},
+    {GgmlType::IQ1_M, ActFormat::Q8_K, 256, 16, 16, false, sizeof(BlockIQ1_M), unpack_iq1_m},
 };
 
 }  // namespace

@@ -1,11 +1,12 @@
 // The integer view every int8-path weight format shares: a unit of weights (one activation block: 32 or 256
 // elements) is unsigned 8-bit levels q with, per sub-block of 16 or 32 elements, a float scale s and offset
 // m, and per format an integer zero point z, so that w = s * (q - z) + m. Signed formats are biased into
-// unsigned levels (Q8_0, IQ4_NL, IQ4_XS by 128; Q3_K by 4, Q6_K by 32, Q4_0 by 8, Q5_0 by 16), which makes
-// every level a valid unsigned operand of vpdpbusd; m is non-zero only for the affine formats (Q4_1, Q5_1,
-// Q2_K, Q4_K, Q5_K). The dot with activations a = a_d * qa is a_d * sum_b (s_b * (D_b - z A_b) + m_b A_b),
-// where D_b = sum q * qa and A_b = sum qa over the sub-block: the bias cancels exactly in integers, so only
-// one rounding per sub-block remains.
+// unsigned levels (Q8_0, IQ4_NL, IQ4_XS by 128; Q3_K by 4, Q6_K by 32, Q4_0 by 8, Q5_0 by 16; the signed
+// coordinates of the IQ2 and IQ3_XXS grids by 64, of IQ3_S by 16; IQ1's, times 8 with their shift, by 16),
+// which makes every level a valid unsigned operand of vpdpbusd; m is non-zero only for the affine formats
+// (Q4_1, Q5_1, Q2_K, Q4_K, Q5_K). The dot with activations a = a_d * qa is a_d * sum_b (s_b * (D_b - z A_b) +
+// m_b A_b), where D_b = sum q * qa and A_b = sum qa over the sub-block: the bias cancels exactly in integers,
+// so only one rounding per sub-block remains.
 #pragma once
 
 #include <cstddef>
@@ -41,8 +42,8 @@ struct IntFormat {
   int subs() const { return unit / sub; }
 };
 
-// nullptr for formats without an integer path (F32/F16/BF16 multiply in float; the IQ1/IQ2/IQ3 grids
-// are dequantized per row).
+// nullptr for formats without an integer path: F32/F16/BF16 multiply in float, and the rest (Q8_K as a
+// weight) is dequantized per row.
 const IntFormat* int_format(gguf::GgmlType type);
 
 size_t act_block_bytes(ActFormat f);

@@ -13,9 +13,9 @@ namespace onecard::cpu {
 // Y[t][r] = sum_c W[r][c] * X[t][c] for t < n_tokens, r < w.rows. X is [n_tokens][w.cols] float32 with row
 // stride ldx, Y is [n_tokens][w.rows] with row stride ldy. Rows are split across the pool.
 //
-// Paths: F32/F16/BF16 multiply float activations in fp32. The integer formats (Q4_0, Q4_1, Q5_0, Q5_1,
-// Q8_0, IQ4_NL, Q2_K .. Q6_K, IQ4_XS) quantize the activations once per call to Q8_0 or Q8_K and take integer
-// dot products; the IQ1/IQ2/IQ3 formats dequantize each row to float.
+// Paths: F32/F16/BF16 multiply float activations in fp32. Every quantized weight format (Q4_0, Q4_1, Q5_0,
+// Q5_1, Q8_0, IQ4_NL, Q2_K .. Q6_K, IQ1_S .. IQ4_XS) quantizes the activations once per call to Q8_0 or Q8_K
+// and takes integer dot products; anything else (Q8_K as a weight) is dequantized row by row to float.
 void matmul(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
             ThreadPool& pool);
 

@@ -90,6 +90,27 @@ TEST(Matmul, MatchesReferenceForEveryFormatIsaAndThreadCount) {
   }
 }
 
+// Q8_K is not a weight format files use, so it has no integer path: its rows are dequantized to float.
+TEST(Matmul, DequantizedFormatMatchesReference) {
+  const int64_t rows = 19, cols = 512, nt = 5;
+  const std::vector<float> values = testing::gaussian(rows * cols, 8);
+  std::vector<uint8_t> data(act_row_bytes(ActFormat::Q8_K, cols) * rows);
+  for (int64_t r = 0; r < rows; ++r) {
+    quantize_act(ActFormat::Q8_K, values.data() + r * cols,
+                 data.data() + r * act_row_bytes(ActFormat::Q8_K, cols), cols);
+  }
+  const Matrix w = make_matrix(GgmlType::Q8_K, cols, rows, data.data());
+  const std::vector<float> x = testing::gaussian(nt * cols, 9);
+  std::vector<float> ref(nt * rows), y(nt * rows);
+  matmul_reference(w, x.data(), cols, nt, ref.data(), rows);
+  ThreadPool pool(2);
+  for (Isa isa : supported_isas()) {
+    matmul_isa(w, x.data(), cols, nt, y.data(), rows, &pool, isa);
+    for (int64_t i = 0; i < nt * rows; ++i)
+      ASSERT_NEAR(y[i], ref[i], 1e-3f) << isa_name(isa) << " index " << i;
+  }
+}
+
 TEST(Matmul, ActivationsWithAStride) {
   // X rows wider than the matrix, Y rows wider than the output: strides must be honoured.
   const int64_t rows = 21, cols = 256, nt = 19, ldx = cols + 7, ldy = rows + 5;
