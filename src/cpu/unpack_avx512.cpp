@@ -1,5 +1,7 @@
 #include "cpu/unpack_avx512.h"
 
+#include <cstring>
+
 #include "cpu/x86.h"
 #include "quant/blocks.h"
 #include "quant/iq_tables.h"
@@ -7,6 +9,13 @@
 namespace onecard::cpu {
 namespace {
 
+using quant::BlockIQ1_M;
+using quant::BlockIQ1_S;
+using quant::BlockIQ2_S;
+using quant::BlockIQ2_XS;
+using quant::BlockIQ2_XXS;
+using quant::BlockIQ3_S;
+using quant::BlockIQ3_XXS;
 using quant::BlockIQ4_XS;
 using quant::BlockQ2_K;
 using quant::BlockQ3_K;
@@ -120,6 +129,237 @@ ONECARD_AVX512 void iq4_xs(const void* p, UnpackedUnit& u) {
   _mm256_storeu_ps(u.m, _mm256_setzero_ps());
 }
 
+// The low byte of each 64-bit lane in all eight of its bytes.
+ONECARD_AVX512 __m512i spread_low_bytes(__m512i v) {
+  const long long hi = 0x0808080808080808LL;
+  return _mm512_shuffle_epi8(v, _mm512_setr_epi64(0, hi, 0, hi, 0, hi, 0, hi));
+}
+
+// Eight grid rows (8 bytes each) by their indices.
+ONECARD_AVX512 __m512i grid_rows(const uint64_t* grid, __m256i indices) {
+  return _mm512_i32gather_epi64(indices, reinterpret_cast<const long long*>(grid), 8);
+}
+
+// The byte mask of the negative values of eight rows, from each 64-bit lane's sign byte (its low byte).
+ONECARD_AVX512 __mmask64 sign_mask(__m512i sign_bytes) {
+  return _mm512_test_epi8_mask(spread_low_bytes(sign_bytes),
+                               _mm512_set1_epi64(static_cast<long long>(0x8040201008040201ULL)));
+}
+
+// Each 64-bit lane's 7-bit sign index made a sign byte (bit 7: the parity of the other seven, as kIqSigns),
+// and the byte mask of the lane's negative values.
+ONECARD_AVX512 __mmask64 iq_signs(__m512i index7) {
+  __m512i parity = _mm512_xor_si512(index7, _mm512_srli_epi64(index7, 4));
+  parity = _mm512_xor_si512(parity, _mm512_srli_epi64(parity, 2));
+  parity = _mm512_xor_si512(parity, _mm512_srli_epi64(parity, 1));
+  const __m512i sign =
+      _mm512_or_si512(index7, _mm512_slli_epi64(_mm512_and_si512(parity, _mm512_set1_epi64(1)), 7));
+  return _mm512_test_epi8_mask(spread_low_bytes(sign),
+                               _mm512_set1_epi64(static_cast<long long>(0x8040201008040201ULL)));
+}
+
+// Sixteen scales d (0.5 + s) / 4, s the nibble k % 2 of scales[k / 2], in the reference's order of
+// operations.
+ONECARD_AVX512 void nibble_scales_16(const uint8_t* scales, float d, UnpackedUnit& u) {
+  const __m512i bytes =
+      _mm512_cvtepu8_epi32(_mm_shuffle_epi8(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(scales)),
+                                            _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)));
+  const __m512i s = _mm512_and_si512(
+      _mm512_srlv_epi32(bytes, _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4)),
+      _mm512_set1_epi32(15));
+  const __m512 db = _mm512_mul_ps(
+      _mm512_mul_ps(_mm512_set1_ps(d), _mm512_add_ps(_mm512_set1_ps(0.5f), _mm512_cvtepi32_ps(s))),
+      _mm512_set1_ps(0.25f));
+  _mm512_storeu_ps(u.s, db);
+  _mm512_storeu_ps(u.m, _mm512_setzero_ps());
+}
+
+// z plus or minus the grid coordinates.
+ONECARD_AVX512 __m512i signed_levels(__m512i grid, __mmask64 negative, int zero) {
+  const __m512i z = _mm512_set1_epi8(static_cast<char>(zero));
+  return _mm512_mask_sub_epi8(_mm512_add_epi8(z, grid), negative, z, grid);
+}
+
+// The sign indices of rows 4 groups apart in one word each: bits 7 (k % 4) of word k / 4.
+ONECARD_AVX512 __mmask64 iq_word_signs(uint32_t first, uint32_t second) {
+  const __m512i words = _mm512_setr_epi64(first, first, first, first, second, second, second, second);
+  return iq_signs(_mm512_and_si512(_mm512_srlv_epi64(words, _mm512_setr_epi64(0, 7, 14, 21, 0, 7, 14, 21)),
+                                   _mm512_set1_epi64(127)));
+}
+
+uint32_t word_at(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// Sub-block scales d (0.5 + s) f of 4-bit s, in the reference's order of operations.
+ONECARD_AVX512 __m256 half_step_scales(float d, __m256i s, float f) {
+  return _mm256_mul_ps(
+      _mm256_mul_ps(_mm256_set1_ps(d), _mm256_add_ps(_mm256_set1_ps(0.5f), _mm256_cvtepi32_ps(s))),
+      _mm256_set1_ps(f));
+}
+
+ONECARD_AVX512 void iq2_xxs(const void* p, UnpackedUnit& u) {
+  const auto& b = *static_cast<const BlockIQ2_XXS*>(p);
+  // Group g: bytes 8g .. 8g + 3 of qs are four grid indices, bytes 8g + 4 .. 8g + 7 a word of four 7-bit sign
+  // indices and the scale in its top 4 bits.
+  const auto* qs = reinterpret_cast<const uint8_t*>(b.qs);
+  for (int c = 0; c < 4; ++c) {
+    const __m128i part = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16 * c));
+    const __m256i idx = _mm256_cvtepu8_epi32(
+        _mm_shuffle_epi8(part, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, -1, -1, -1, -1, -1, -1, -1, -1)));
+    const __m512i grid = grid_rows(quant::kIq2xxsGrid.data(), idx);
+    store_levels(u, c,
+                 signed_levels(grid, iq_word_signs(word_at(qs + 16 * c + 4), word_at(qs + 16 * c + 12)), 64));
+  }
+  alignas(32) int32_t sc[8];
+  for (int g = 0; g < 8; ++g) sc[g] = static_cast<int32_t>(word_at(qs + 8 * g + 4) >> 28);
+  _mm256_storeu_ps(
+      u.s, half_step_scales(_cvtsh_ss(b.d), _mm256_load_si256(reinterpret_cast<const __m256i*>(sc)), 0.25f));
+  _mm256_storeu_ps(u.m, _mm256_setzero_ps());
+}
+
+ONECARD_AVX512 void iq2_xs(const void* p, UnpackedUnit& u) {
+  const auto& b = *static_cast<const BlockIQ2_XS*>(p);
+  // 16-bit codes: a 9-bit grid index and a 7-bit sign index.
+  for (int c = 0; c < 4; ++c) {
+    const __m256i code =
+        _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs + 8 * c)));
+    const __m512i grid = grid_rows(quant::kIq2xsGrid.data(), _mm256_and_si256(code, _mm256_set1_epi32(511)));
+    store_levels(u, c, signed_levels(grid, iq_signs(_mm512_cvtepu32_epi64(_mm256_srli_epi32(code, 9))), 64));
+  }
+  nibble_scales_16(b.scales, _cvtsh_ss(b.d), u);
+}
+
+ONECARD_AVX512 void iq2_s(const void* p, UnpackedUnit& u) {
+  const auto& b = *static_cast<const BlockIQ2_S*>(p);
+  // Row i: grid index qs[i] plus 2 high bits of qh[i / 4] at bit 2 (i % 4); its sign byte is qs[32 + i].
+  for (int c = 0; c < 4; ++c) {
+    const __m256i low = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.qs + 8 * c)));
+    const __m256i qh = _mm256_setr_epi32(b.qh[2 * c], b.qh[2 * c], b.qh[2 * c], b.qh[2 * c], b.qh[2 * c + 1],
+                                         b.qh[2 * c + 1], b.qh[2 * c + 1], b.qh[2 * c + 1]);
+    const __m256i high = _mm256_and_si256(_mm256_srlv_epi32(qh, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)),
+                                          _mm256_set1_epi32(3));
+    const __m512i grid = grid_rows(quant::kIq2sGrid.data(), _mm256_or_si256(low, _mm256_slli_epi32(high, 8)));
+    const __m512i signs =
+        _mm512_cvtepu8_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.qs + 32 + 8 * c)));
+    store_levels(u, c, signed_levels(grid, sign_mask(signs), 64));
+  }
+  nibble_scales_16(b.scales, _cvtsh_ss(b.d), u);
+}
+
+ONECARD_AVX512 void iq3_s(const void* p, UnpackedUnit& u) {
+  const auto& b = *static_cast<const BlockIQ3_S*>(p);
+  for (int c = 0; c < 4; ++c) {
+    // Grid entry j of groups 2c, 2c + 1: index qs[16c + j] plus bit j % 8 of its group's qh as the ninth.
+    const __m512i low =
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs + 16 * c)));
+    const __m512i qh =
+        _mm512_inserti64x4(_mm512_set1_epi32(b.qh[2 * c]), _mm256_set1_epi32(b.qh[2 * c + 1]), 1);
+    const __m512i high = _mm512_and_si512(
+        _mm512_srlv_epi32(qh, _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7)),
+        _mm512_set1_epi32(1));
+    const __m512i grid = _mm512_i32gather_epi32(_mm512_or_si512(low, _mm512_slli_epi32(high, 8)),
+                                                reinterpret_cast<const int*>(quant::kIq3sGrid.data()), 4);
+    const __m512i signs =
+        _mm512_cvtepu8_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.signs + 8 * c)));
+    store_levels(u, c, signed_levels(grid, sign_mask(signs), 16));
+  }
+  // Scale g: d (1 + 2s), s the nibble g % 2 of scales[g / 2].
+  const __m256i bytes = _mm256_cvtepu8_epi32(
+      _mm_shuffle_epi8(_mm_cvtsi32_si128(static_cast<int>(word_at(b.scales))),
+                       _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, -1, -1, -1, -1, -1, -1, -1, -1)));
+  const __m256i sc = _mm256_and_si256(_mm256_srlv_epi32(bytes, _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4)),
+                                      _mm256_set1_epi32(15));
+  const __m256i odd = _mm256_add_epi32(_mm256_slli_epi32(sc, 1), _mm256_set1_epi32(1));
+  _mm256_storeu_ps(u.s, _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b.d)), _mm256_cvtepi32_ps(odd)));
+  _mm256_storeu_ps(u.m, _mm256_setzero_ps());
+}
+
+ONECARD_AVX512 void iq3_xxs(const void* p, UnpackedUnit& u) {
+  const auto& b = *static_cast<const BlockIQ3_XXS*>(p);
+  // qs: 64 grid indices of 4 coordinates each, then per group a word of four sign indices and the scale.
+  const uint8_t* meta = b.qs + quant::kQK_K / 4;
+  for (int c = 0; c < 4; ++c) {
+    const __m512i idx =
+        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs + 16 * c)));
+    const __m512i grid =
+        _mm512_i32gather_epi32(idx, reinterpret_cast<const int*>(quant::kIq3xxsGrid.data()), 4);
+    store_levels(u, c,
+                 signed_levels(grid, iq_word_signs(word_at(meta + 8 * c), word_at(meta + 8 * c + 4)), 64));
+  }
+  alignas(32) int32_t sc[8];
+  for (int g = 0; g < 8; ++g) sc[g] = static_cast<int32_t>(word_at(meta + 4 * g) >> 28);
+  _mm256_storeu_ps(
+      u.s, half_step_scales(_cvtsh_ss(b.d), _mm256_load_si256(reinterpret_cast<const __m256i*>(sc)), 0.5f));
+  _mm256_storeu_ps(u.m, _mm256_setzero_ps());
+}
+
+// IQ1 levels of eight rows: 16 + 8g, plus 1 or (where the row's shift is negative) minus 1.
+ONECARD_AVX512 __m512i iq1_levels(__m512i grid, __m512i shift_negative) {
+  const __m512i g8 = _mm512_add_epi8(grid, grid);
+  const __m512i eight = _mm512_add_epi8(_mm512_add_epi8(g8, g8), _mm512_add_epi8(g8, g8));
+  const __m512i base = _mm512_mask_blend_epi8(_mm512_test_epi8_mask(shift_negative, shift_negative),
+                                              _mm512_set1_epi8(17), _mm512_set1_epi8(15));
+  return _mm512_add_epi8(eight, base);
+}
+
+ONECARD_AVX512 void iq1_s(const void* p, UnpackedUnit& u) {
+  const auto& b = *static_cast<const BlockIQ1_S*>(p);
+  for (int c = 0; c < 4; ++c) {
+    // Rows 8c .. 8c + 7 (groups 2c, 2c + 1): index qs[8c + k] plus 3 bits of the group's qh at bit 3 (k % 4).
+    const __m256i low = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.qs + 8 * c)));
+    const __m256i qh = _mm256_setr_epi32(b.qh[2 * c], b.qh[2 * c], b.qh[2 * c], b.qh[2 * c], b.qh[2 * c + 1],
+                                         b.qh[2 * c + 1], b.qh[2 * c + 1], b.qh[2 * c + 1]);
+    const __m256i high = _mm256_and_si256(_mm256_srlv_epi32(qh, _mm256_setr_epi32(0, 3, 6, 9, 0, 3, 6, 9)),
+                                          _mm256_set1_epi32(7));
+    const __m512i grid = grid_rows(quant::kIq1sGrid.data(), _mm256_or_si256(low, _mm256_slli_epi32(high, 8)));
+    const __m512i negative = _mm512_cvtepi32_epi64(_mm256_srli_epi32(qh, 15));
+    store_levels(u, c, iq1_levels(grid, spread_low_bytes(negative)));
+  }
+  const __m256i qh = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qh)));
+  const __m256i odd = _mm256_add_epi32(
+      _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(qh, 12), _mm256_set1_epi32(7)), 1),
+      _mm256_set1_epi32(1));
+  _mm256_storeu_ps(u.s, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b.d)), _mm256_cvtepi32_ps(odd)),
+                                      _mm256_set1_ps(0.125f)));
+  _mm256_storeu_ps(u.m, _mm256_setzero_ps());
+}
+
+ONECARD_AVX512 void iq1_m(const void* p, UnpackedUnit& u) {
+  const auto& b = *static_cast<const BlockIQ1_M*>(p);
+  uint16_t sc[4];
+  std::memcpy(sc, b.scales, sizeof(sc));
+  for (int c = 0; c < 4; ++c) {
+    // Row k of groups 2c, 2c + 1: the nibble (qh[4c + k / 2] >> 4 (k % 2)) holds 3 index bits and the shift
+    // sign.
+    const __m256i bytes =
+        _mm256_setr_epi32(b.qh[4 * c], b.qh[4 * c], b.qh[4 * c + 1], b.qh[4 * c + 1], b.qh[4 * c + 2],
+                          b.qh[4 * c + 2], b.qh[4 * c + 3], b.qh[4 * c + 3]);
+    const __m256i nib = _mm256_and_si256(_mm256_srlv_epi32(bytes, _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4)),
+                                         _mm256_set1_epi32(15));
+    const __m256i low = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.qs + 8 * c)));
+    const __m256i index =
+        _mm256_or_si256(low, _mm256_slli_epi32(_mm256_and_si256(nib, _mm256_set1_epi32(7)), 8));
+    const __m512i grid = grid_rows(quant::kIq1sGrid.data(), index);
+    const __m512i negative = _mm512_cvtepi32_epi64(_mm256_srli_epi32(nib, 3));
+    store_levels(u, c, iq1_levels(grid, spread_low_bytes(negative)));
+  }
+  const auto dbits = static_cast<uint16_t>((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) |
+                                           (sc[3] & 0xf000));
+  // Scale k (of 16 elements): 3 bits of word k / 4 at bit 3 (k % 4).
+  const __m512i words = _mm512_setr_epi32(sc[0], sc[0], sc[0], sc[0], sc[1], sc[1], sc[1], sc[1], sc[2],
+                                          sc[2], sc[2], sc[2], sc[3], sc[3], sc[3], sc[3]);
+  const __m512i s = _mm512_and_si512(
+      _mm512_srlv_epi32(words, _mm512_setr_epi32(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9)),
+      _mm512_set1_epi32(7));
+  const __m512 odd = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(s, 1), _mm512_set1_epi32(1)));
+  _mm512_storeu_ps(
+      u.s, _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(dbits)), odd), _mm512_set1_ps(0.125f)));
+  _mm512_storeu_ps(u.m, _mm512_setzero_ps());
+}
+
 }  // namespace
 
 UnpackFn unpack_avx512(gguf::GgmlType type) {
@@ -132,6 +372,20 @@ UnpackFn unpack_avx512(gguf::GgmlType type) {
       return q5_k;
     case gguf::GgmlType::IQ4_XS:
       return iq4_xs;
+    case gguf::GgmlType::IQ2_XXS:
+      return iq2_xxs;
+    case gguf::GgmlType::IQ2_XS:
+      return iq2_xs;
+    case gguf::GgmlType::IQ3_XXS:
+      return iq3_xxs;
+    case gguf::GgmlType::IQ2_S:
+      return iq2_s;
+    case gguf::GgmlType::IQ3_S:
+      return iq3_s;
+    case gguf::GgmlType::IQ1_S:
+      return iq1_s;
+    case gguf::GgmlType::IQ1_M:
+      return iq1_m;
     default:
       return nullptr;
   }

@@ -144,10 +144,6 @@ ONECARD_AVX512 float dot_q8_0(const IntFormat&, int64_t n, const void* w, const 
   return hsum(_mm256_add_ps(acc0, acc1));
 }
 
-UnpackFn scalar_unpack(gguf::GgmlType type) {
-  return int_format(type)->unpack;
-}
-
 // The other formats with Q8_K activations: each block unpacked by its vector unpacker, then vpdpbusd on the
 // levels. Lane l of register c holds columns 64c + 4l .. + 3, so it takes the scale of sub-block
 // (64c + 4l) / SUB; the zero point and offsets meet the activation sums per 16 columns (Q8_K's bsums).
@@ -205,16 +201,15 @@ VecDotFn vec_dot_avx512(gguf::GgmlType type) {
     case gguf::GgmlType::Q5_K:
     case gguf::GgmlType::IQ4_XS:
       return dot_unpacked<unpack_avx512, 32>;
-    // The grid formats unpack through their scalar table lookups; the products are still vpdpbusd.
+    case gguf::GgmlType::IQ1_M:
     case gguf::GgmlType::IQ2_XS:
     case gguf::GgmlType::IQ2_S:
-    case gguf::GgmlType::IQ1_M:
-      return dot_unpacked<scalar_unpack, 16>;
+      return dot_unpacked<unpack_avx512, 16>;
     case gguf::GgmlType::IQ2_XXS:
     case gguf::GgmlType::IQ3_XXS:
     case gguf::GgmlType::IQ3_S:
     case gguf::GgmlType::IQ1_S:
-      return dot_unpacked<scalar_unpack, 32>;
+      return dot_unpacked<unpack_avx512, 32>;
     default:
       return nullptr;
   }

@@ -53,10 +53,10 @@ TEST(IntFormat, VectorUnpackEqualsScalarUnpack) {
   const struct {
     gguf::GgmlType type;
     std::vector<size_t> fp16_at;
-  } cases[] = {{gguf::GgmlType::Q2_K, {80, 82}},
-               {gguf::GgmlType::Q3_K, {108}},
-               {gguf::GgmlType::Q5_K, {0, 2}},
-               {gguf::GgmlType::IQ4_XS, {0}}};
+  } cases[] = {
+      {gguf::GgmlType::Q2_K, {80, 82}}, {gguf::GgmlType::Q3_K, {108}},  {gguf::GgmlType::Q5_K, {0, 2}},
+      {gguf::GgmlType::IQ4_XS, {0}},    {gguf::GgmlType::IQ2_XXS, {0}}, {gguf::GgmlType::IQ2_XS, {0}},
+      {gguf::GgmlType::IQ3_XXS, {0}},   {gguf::GgmlType::IQ1_S, {0}},   {gguf::GgmlType::IQ1_M, {}}};
   Rng rng(5, "unpack");
   for (const auto& c : cases) {
     const IntFormat& f = *int_format(c.type);
@@ -68,6 +68,14 @@ TEST(IntFormat, VectorUnpackEqualsScalarUnpack) {
       for (size_t at : c.fp16_at) {
         const uint16_t h = static_cast<uint16_t>(0x2000 + rng.below(0x3000));  // about 1e-5 .. 500
         std::memcpy(block.data() + at, &h, 2);
+      }
+      if (c.type == gguf::GgmlType::IQ1_M) {
+        // Its fp16 scale is the top nibbles of the four 16-bit scale words (bytes 48..55).
+        const auto h = static_cast<uint16_t>(0x2000 + rng.below(0x3000));
+        for (int w = 0; w < 4; ++w) {
+          uint8_t& top = block[48 + 2 * w + 1];
+          top = static_cast<uint8_t>((top & 0x0f) | (((h >> (4 * w)) & 0xf) << 4));
+        }
       }
       UnpackedUnit want{}, got{};
       f.unpack(block.data(), want);
