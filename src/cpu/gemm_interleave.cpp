@@ -1,11 +1,8 @@
-// The parts of the batched kernel that any CPU can run: per-token sums and scales, and the interleaving of
-// formats without a vectorized unpacker (through each format's scalar unpack).
-#include <algorithm>
+// The per-token sums and scales the batched kernel needs beside each quantized activation row.
 #include <cstring>
 
 #include "base/half.h"
 #include "cpu/gemm.h"
-#include "cpu/unpack_avx512.h"
 #include "quant/blocks.h"
 
 namespace onecard::cpu {
@@ -45,26 +42,4 @@ void token_side(const IntFormat& f, int64_t n, const uint8_t* act, uint8_t* side
   }
 }
 
-namespace gemm_detail {
-
-void interleave_unit_generic(const IntFormat& f, const uint8_t* row0, size_t row_bytes, int valid, int64_t u,
-                             uint8_t* out) {
-  auto* s = reinterpret_cast<float*>(out + f.unit * kLanes);
-  float* m = s + f.subs() * kLanes;
-  // Only AVX-512 CPUs run the batched kernel, so the vector unpackers can be used.
-  const UnpackFn fast = unpack_avx512(f.type);
-  const UnpackFn unpack = fast != nullptr ? fast : f.unpack;
-  UnpackedUnit unit;
-  for (int lane = 0; lane < kLanes; ++lane) {
-    const uint8_t* row = row0 + static_cast<size_t>(std::min(lane, valid - 1)) * row_bytes;
-    unpack(row + u * f.unit_bytes, unit);
-    for (int c = 0; c < f.unit; ++c) out[(c / 4) * 64 + lane * 4 + c % 4] = unit.q[c];
-    for (int b = 0; b < f.subs(); ++b) {
-      s[b * kLanes + lane] = unit.s[b];
-      if (f.affine) m[b * kLanes + lane] = unit.m[b];
-    }
-  }
-}
-
-}  // namespace gemm_detail
 }  // namespace onecard::cpu

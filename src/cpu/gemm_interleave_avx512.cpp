@@ -1,10 +1,12 @@
 // AVX-512 interleaving of the formats prefill and MoE batches spend their time on. Each unit is transposed as
 // the raw bytes of the file (the bit operations that extract levels act on every byte alike, so they work as
 // well after the transpose), and each row's scales are fetched into its lane by gathers and decoded in
-// vectors. The results equal interleave_unit_generic's.
+// vectors. Other formats are unpacked row by row (vector unpackers where there are, scalar otherwise) and the
+// unpacked rows transposed the same way.
 #include <algorithm>
 
 #include "cpu/gemm.h"
+#include "cpu/unpack_avx512.h"
 #include "cpu/x86.h"
 #include "quant/blocks.h"
 
@@ -185,6 +187,40 @@ ONECARD_AVX512 Unit from_rows(const IntFormat& f, const uint8_t* row0, size_t ro
 }
 
 }  // namespace
+
+ONECARD_AVX512 void interleave_unit_generic(const IntFormat& f, const uint8_t* row0, size_t row_bytes,
+                                            int valid, int64_t u, uint8_t* out) {
+  const UnpackFn fast = unpack_avx512(f.type);
+  const UnpackFn unpack = fast != nullptr ? fast : f.unpack;
+  alignas(64) UnpackedUnit rows[kLanes];
+  for (int lane = 0; lane < kLanes; ++lane) {
+    unpack(row0 + static_cast<size_t>(std::min(lane, valid - 1)) * row_bytes + u * f.unit_bytes, rows[lane]);
+  }
+  Rows r{reinterpret_cast<const uint8_t*>(rows), sizeof(UnpackedUnit), kLanes, _mm512_setzero_si512()};
+  __m512i v[8];
+  for (int off = 0; off < f.unit; off += 32) {
+    transpose_32(r, static_cast<size_t>(off), v);
+    for (int k = 0; k < 8; ++k) store(out, off / 4 + k, v[k]);
+  }
+  auto* s = reinterpret_cast<float*>(out + f.unit * kLanes);
+  float* m = s + f.subs() * kLanes;
+  if (f.subs() % 8 == 0) {
+    for (int h = 0; h < f.subs() / 8; ++h) {
+      transpose_32(r, offsetof(UnpackedUnit, s) + 32 * h, v);
+      for (int k = 0; k < 8; ++k) _mm512_storeu_si512(s + (8 * h + k) * kLanes, v[k]);
+      if (!f.affine) continue;
+      transpose_32(r, offsetof(UnpackedUnit, m) + 32 * h, v);
+      for (int k = 0; k < 8; ++k) _mm512_storeu_si512(m + (8 * h + k) * kLanes, v[k]);
+    }
+    return;
+  }
+  for (int lane = 0; lane < kLanes; ++lane) {
+    for (int b = 0; b < f.subs(); ++b) {
+      s[b * kLanes + lane] = rows[lane].s[b];
+      if (f.affine) m[b * kLanes + lane] = rows[lane].m[b];
+    }
+  }
+}
 
 ONECARD_AVX512 bool interleave_unit_avx512(const IntFormat& f, const uint8_t* row0, size_t row_bytes,
                                            int valid, int64_t u, uint8_t* out) {
