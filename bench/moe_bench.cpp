@@ -1,9 +1,11 @@
 // The MoE primitive on DeepSeek-V3 shapes: 7168 hidden, 2048 expert width, 256 experts, 8 active per token,
-// Q4_K gate, up and down (6.3 GB of expert weights). Reports int8 GOP/s (2 per multiply-add of the routed
-// work) and its fraction of the probed vpdpbusd peak, and GB/s of the expert weights the batch touches.
+// Q4_K gate, up and down (6.3 GB of expert weights), and the 2-bit expert formats. Reports int8 GOP/s (2 per
+// multiply-add of the routed work) and its fraction of the probed vpdpbusd peak, and GB/s of the expert
+// weights the batch touches.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "base/rng.h"
@@ -32,14 +34,19 @@ struct V3Experts {
   }
 };
 
-const V3Experts& experts() {
-  static const V3Experts e(GgmlType::Q4_K);
-  return e;
+// One format's experts at a time: Q4_K's take 6.3 GB.
+const V3Experts& experts(GgmlType type) {
+  static std::unique_ptr<V3Experts> e;
+  if (e == nullptr || e->w.gate.type != type) {
+    e.reset();
+    e = std::make_unique<V3Experts>(type);
+  }
+  return *e;
 }
 
-void BM_MoeV3Q4K(benchmark::State& state) {
+void moe_v3(benchmark::State& state, GgmlType type) {
   const int64_t tokens = state.range(0);
-  const V3Experts& ex = experts();
+  const V3Experts& ex = experts(type);
   Rng rng(tokens, "bench-route");
   std::vector<float> x(static_cast<size_t>(tokens * kHidden)), y(x.size());
   for (auto& v : x) v = rng.normal();
@@ -74,7 +81,21 @@ void BM_MoeV3Q4K(benchmark::State& state) {
   state.counters["peak_GOP/s"] = vnni_peak_ops() * 1e-9;
   state.counters["experts_used"] = n_used;
 }
+void BM_MoeV3Q4K(benchmark::State& state) {
+  moe_v3(state, GgmlType::Q4_K);
+}
 BENCHMARK(BM_MoeV3Q4K)->Arg(1)->Arg(16)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The expert formats of DeepSeek-R1's 2-bit files (Q2_K and IQ2_XXS experts).
+void BM_MoeV3Q2K(benchmark::State& state) {
+  moe_v3(state, GgmlType::Q2_K);
+}
+BENCHMARK(BM_MoeV3Q2K)->Arg(1)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+void BM_MoeV3IQ2XXS(benchmark::State& state) {
+  moe_v3(state, GgmlType::IQ2_XXS);
+}
+BENCHMARK(BM_MoeV3IQ2XXS)->Arg(1)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace onecard::bench
