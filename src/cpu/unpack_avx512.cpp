@@ -180,11 +180,25 @@ ONECARD_AVX512 __m512i signed_levels(__m512i grid, __mmask64 negative, int zero)
   return _mm512_mask_sub_epi8(_mm512_add_epi8(z, grid), negative, z, grid);
 }
 
-// The sign indices of rows 4 groups apart in one word each: bits 7 (k % 4) of word k / 4.
-ONECARD_AVX512 __mmask64 iq_word_signs(uint32_t first, uint32_t second) {
-  const __m512i words = _mm512_setr_epi64(first, first, first, first, second, second, second, second);
-  return iq_signs(_mm512_and_si512(_mm512_srlv_epi64(words, _mm512_setr_epi64(0, 7, 14, 21, 0, 7, 14, 21)),
+// The sign indices of eight rows from the dwords of `words` holding their groups' sign words: dword `first`
+// for rows 0-3, `second` for rows 4-7; row k's index is bits 7 (k % 4) of its word.
+ONECARD_AVX512 __mmask64 iq_word_signs(__m512i words, int first, int second) {
+  const __m512i pick =
+      _mm512_setr_epi32(first, 0, first, 0, first, 0, first, 0, second, 0, second, 0, second, 0, second, 0);
+  const __m512i w = _mm512_and_si512(_mm512_permutexvar_epi32(pick, words), _mm512_set1_epi64(0xffffffff));
+  return iq_signs(_mm512_and_si512(_mm512_srlv_epi64(w, _mm512_setr_epi64(0, 7, 14, 21, 0, 7, 14, 21)),
                                    _mm512_set1_epi64(127)));
+}
+
+// The top 4 bits of 8 sign words (dwords 1, 3, .., 15 of `words`, or 0..7 with stride 1), as sub-block scales
+// d (0.5 + s) f in the reference's order of operations.
+ONECARD_AVX512 void word_scales(__m512i words, __m512i pick, float d, float f, UnpackedUnit& u) {
+  const __m256i s = _mm512_castsi512_si256(_mm512_srli_epi32(_mm512_permutexvar_epi32(pick, words), 28));
+  const __m256 db = _mm256_mul_ps(
+      _mm256_mul_ps(_mm256_set1_ps(d), _mm256_add_ps(_mm256_set1_ps(0.5f), _mm256_cvtepi32_ps(s))),
+      _mm256_set1_ps(f));
+  _mm256_storeu_ps(u.s, db);
+  _mm256_storeu_ps(u.m, _mm256_setzero_ps());
 }
 
 uint32_t word_at(const uint8_t* p) {
@@ -193,31 +207,20 @@ uint32_t word_at(const uint8_t* p) {
   return v;
 }
 
-// Sub-block scales d (0.5 + s) f of 4-bit s, in the reference's order of operations.
-ONECARD_AVX512 __m256 half_step_scales(float d, __m256i s, float f) {
-  return _mm256_mul_ps(
-      _mm256_mul_ps(_mm256_set1_ps(d), _mm256_add_ps(_mm256_set1_ps(0.5f), _mm256_cvtepi32_ps(s))),
-      _mm256_set1_ps(f));
-}
-
 ONECARD_AVX512 void iq2_xxs(const void* p, UnpackedUnit& u) {
   const auto& b = *static_cast<const BlockIQ2_XXS*>(p);
-  // Group g: bytes 8g .. 8g + 3 of qs are four grid indices, bytes 8g + 4 .. 8g + 7 a word of four 7-bit sign
-  // indices and the scale in its top 4 bits.
-  const auto* qs = reinterpret_cast<const uint8_t*>(b.qs);
+  // Group g: bytes 8g .. 8g + 3 of qs are four grid indices, dword 2g + 1 a word of four 7-bit sign indices
+  // and the scale in its top 4 bits.
+  const __m512i q = _mm512_loadu_si512(b.qs);
   for (int c = 0; c < 4; ++c) {
-    const __m128i part = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16 * c));
+    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs) + c);
     const __m256i idx = _mm256_cvtepu8_epi32(
-        _mm_shuffle_epi8(part, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, -1, -1, -1, -1, -1, -1, -1, -1)));
+        _mm_shuffle_epi8(bytes, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, -1, -1, -1, -1, -1, -1, -1, -1)));
     const __m512i grid = grid_rows(quant::kIq2xxsGrid.data(), idx);
-    store_levels(u, c,
-                 signed_levels(grid, iq_word_signs(word_at(qs + 16 * c + 4), word_at(qs + 16 * c + 12)), 64));
+    store_levels(u, c, signed_levels(grid, iq_word_signs(q, 4 * c + 1, 4 * c + 3), 64));
   }
-  alignas(32) int32_t sc[8];
-  for (int g = 0; g < 8; ++g) sc[g] = static_cast<int32_t>(word_at(qs + 8 * g + 4) >> 28);
-  _mm256_storeu_ps(
-      u.s, half_step_scales(_cvtsh_ss(b.d), _mm256_load_si256(reinterpret_cast<const __m256i*>(sc)), 0.25f));
-  _mm256_storeu_ps(u.m, _mm256_setzero_ps());
+  word_scales(q, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 0, 0, 0, 0, 0, 0, 0, 0), _cvtsh_ss(b.d), 0.25f,
+              u);
 }
 
 ONECARD_AVX512 void iq2_xs(const void* p, UnpackedUnit& u) {
@@ -280,20 +283,17 @@ ONECARD_AVX512 void iq3_s(const void* p, UnpackedUnit& u) {
 ONECARD_AVX512 void iq3_xxs(const void* p, UnpackedUnit& u) {
   const auto& b = *static_cast<const BlockIQ3_XXS*>(p);
   // qs: 64 grid indices of 4 coordinates each, then per group a word of four sign indices and the scale.
-  const uint8_t* meta = b.qs + quant::kQK_K / 4;
+  const __m512i meta =
+      _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b.qs + quant::kQK_K / 4)));
   for (int c = 0; c < 4; ++c) {
     const __m512i idx =
         _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs + 16 * c)));
     const __m512i grid =
         _mm512_i32gather_epi32(idx, reinterpret_cast<const int*>(quant::kIq3xxsGrid.data()), 4);
-    store_levels(u, c,
-                 signed_levels(grid, iq_word_signs(word_at(meta + 8 * c), word_at(meta + 8 * c + 4)), 64));
+    store_levels(u, c, signed_levels(grid, iq_word_signs(meta, 2 * c, 2 * c + 1), 64));
   }
-  alignas(32) int32_t sc[8];
-  for (int g = 0; g < 8; ++g) sc[g] = static_cast<int32_t>(word_at(meta + 4 * g) >> 28);
-  _mm256_storeu_ps(
-      u.s, half_step_scales(_cvtsh_ss(b.d), _mm256_load_si256(reinterpret_cast<const __m256i*>(sc)), 0.5f));
-  _mm256_storeu_ps(u.m, _mm256_setzero_ps());
+  word_scales(meta, _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0, 0, 0, 0, 0), _cvtsh_ss(b.d), 0.5f,
+              u);
 }
 
 // IQ1 levels of eight rows: 16 + 8g, plus 1 or (where the row's shift is negative) minus 1.
@@ -307,20 +307,20 @@ ONECARD_AVX512 __m512i iq1_levels(__m512i grid, __m512i shift_negative) {
 
 ONECARD_AVX512 void iq1_s(const void* p, UnpackedUnit& u) {
   const auto& b = *static_cast<const BlockIQ1_S*>(p);
+  const __m256i qh_all = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qh)));
   for (int c = 0; c < 4; ++c) {
     // Rows 8c .. 8c + 7 (groups 2c, 2c + 1): index qs[8c + k] plus 3 bits of the group's qh at bit 3 (k % 4).
     const __m256i low = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.qs + 8 * c)));
-    const __m256i qh = _mm256_setr_epi32(b.qh[2 * c], b.qh[2 * c], b.qh[2 * c], b.qh[2 * c], b.qh[2 * c + 1],
-                                         b.qh[2 * c + 1], b.qh[2 * c + 1], b.qh[2 * c + 1]);
+    const __m256i qh = _mm256_permutevar8x32_epi32(
+        qh_all, _mm256_setr_epi32(2 * c, 2 * c, 2 * c, 2 * c, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1));
     const __m256i high = _mm256_and_si256(_mm256_srlv_epi32(qh, _mm256_setr_epi32(0, 3, 6, 9, 0, 3, 6, 9)),
                                           _mm256_set1_epi32(7));
     const __m512i grid = grid_rows(quant::kIq1sGrid.data(), _mm256_or_si256(low, _mm256_slli_epi32(high, 8)));
     const __m512i negative = _mm512_cvtepi32_epi64(_mm256_srli_epi32(qh, 15));
     store_levels(u, c, iq1_levels(grid, spread_low_bytes(negative)));
   }
-  const __m256i qh = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qh)));
   const __m256i odd = _mm256_add_epi32(
-      _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(qh, 12), _mm256_set1_epi32(7)), 1),
+      _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(qh_all, 12), _mm256_set1_epi32(7)), 1),
       _mm256_set1_epi32(1));
   _mm256_storeu_ps(u.s, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b.d)), _mm256_cvtepi32_ps(odd)),
                                       _mm256_set1_ps(0.125f)));
@@ -329,14 +329,14 @@ ONECARD_AVX512 void iq1_s(const void* p, UnpackedUnit& u) {
 
 ONECARD_AVX512 void iq1_m(const void* p, UnpackedUnit& u) {
   const auto& b = *static_cast<const BlockIQ1_M*>(p);
-  uint16_t sc[4];
-  std::memcpy(sc, b.scales, sizeof(sc));
+  const __m512i qh_all = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qh)));
   for (int c = 0; c < 4; ++c) {
     // Row k of groups 2c, 2c + 1: the nibble (qh[4c + k / 2] >> 4 (k % 2)) holds 3 index bits and the shift
     // sign.
-    const __m256i bytes =
-        _mm256_setr_epi32(b.qh[4 * c], b.qh[4 * c], b.qh[4 * c + 1], b.qh[4 * c + 1], b.qh[4 * c + 2],
-                          b.qh[4 * c + 2], b.qh[4 * c + 3], b.qh[4 * c + 3]);
+    const __m256i bytes = _mm512_castsi512_si256(
+        _mm512_permutexvar_epi32(_mm512_setr_epi32(4 * c, 4 * c, 4 * c + 1, 4 * c + 1, 4 * c + 2, 4 * c + 2,
+                                                   4 * c + 3, 4 * c + 3, 0, 0, 0, 0, 0, 0, 0, 0),
+                                 qh_all));
     const __m256i nib = _mm256_and_si256(_mm256_srlv_epi32(bytes, _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4)),
                                          _mm256_set1_epi32(15));
     const __m256i low = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.qs + 8 * c)));
@@ -346,14 +346,19 @@ ONECARD_AVX512 void iq1_m(const void* p, UnpackedUnit& u) {
     const __m512i negative = _mm512_cvtepi32_epi64(_mm256_srli_epi32(nib, 3));
     store_levels(u, c, iq1_levels(grid, spread_low_bytes(negative)));
   }
-  const auto dbits = static_cast<uint16_t>((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) |
-                                           (sc[3] & 0xf000));
-  // Scale k (of 16 elements): 3 bits of word k / 4 at bit 3 (k % 4).
-  const __m512i words = _mm512_setr_epi32(sc[0], sc[0], sc[0], sc[0], sc[1], sc[1], sc[1], sc[1], sc[2],
-                                          sc[2], sc[2], sc[2], sc[3], sc[3], sc[3], sc[3]);
+  // The four 16-bit scale words: 3 bits per 16-element scale (k: word k / 4, bit 3 (k % 4)), and in their top
+  // nibbles the fp16 super-scale.
+  const __m512i words = _mm512_permutexvar_epi32(
+      _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3),
+      _mm512_castsi256_si512(
+          _mm256_cvtepu16_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.scales)))));
   const __m512i s = _mm512_and_si512(
       _mm512_srlv_epi32(words, _mm512_setr_epi32(0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9, 0, 3, 6, 9)),
       _mm512_set1_epi32(7));
+  uint16_t sc[4];
+  std::memcpy(sc, b.scales, sizeof(sc));
+  const auto dbits = static_cast<uint16_t>((sc[0] >> 12) | ((sc[1] >> 8) & 0x00f0) | ((sc[2] >> 4) & 0x0f00) |
+                                           (sc[3] & 0xf000));
   const __m512 odd = _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32(s, 1), _mm512_set1_epi32(1)));
   _mm512_storeu_ps(
       u.s, _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(dbits)), odd), _mm512_set1_ps(0.125f)));
