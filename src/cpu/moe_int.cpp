@@ -21,11 +21,31 @@ T* grow(std::vector<T>& v, size_t n) {
   return v.data();
 }
 
-// The rows of block `task` of the per-expert task list and their size, to be prefetched.
+// Task t of a phase whose experts are split into blocks of kRows output rows (`rows` in all): expert e, rows
+// [r0, r0 + nr), and the expert's pairs [first, first + m) in expert order.
+struct Block {
+  int32_t e;
+  int64_t r0, nr, first, m;
+};
+
+Block block_of(const MoeScratch& s, int64_t t, int64_t rows) {
+  const int64_t blocks = (rows + kRows - 1) / kRows;
+  const int32_t e = s.active[t / blocks];
+  const int64_t r0 = (t % blocks) * kRows, first = s.offsets[e];
+  return {e, r0, std::min(kRows, rows - r0), first, s.offsets[e + 1] - first};
+}
+
+// The rows of task t's block of m (or nothing past the last task), to be prefetched.
 struct Next {
   const uint8_t* data = nullptr;
   size_t bytes = 0;
 };
+
+Next next_rows(const MoeScratch& s, const ExpertWeights& w, const Matrix& m, int64_t t, int64_t n_tasks) {
+  if (t >= n_tasks) return {};
+  const Block b = block_of(s, t, m.rows);
+  return {w.expert(m, b.e).row(b.r0), static_cast<size_t>(b.nr) * m.row_bytes};
+}
 
 }  // namespace
 
@@ -63,20 +83,12 @@ void moe_experts_int(const IntFormat& gf, const IntFormat& df, const ExpertWeigh
   pool.parallel_for(
       n_tasks1,
       [&](int64_t task, int) {
-        const int32_t e = s.active[task / ff_blocks];
-        const int64_t r0 = (task % ff_blocks) * kRows, nr = std::min(kRows, ff - r0);
-        const int64_t first = s.offsets[e], m = s.offsets[e + 1] - first;
+        const auto [e, r0, nr, first, m] = block_of(s, task, ff);
         const Matrix gate = w.expert(w.gate, e), up = w.expert(w.up, e);
         if (batched && m >= kBatchMin) {
           // The rows of the task this thread will likely claim next stream in while these compute.
-          Next next_gate, next_up;
-          if (task + 1 < n_tasks1) {
-            const int32_t ne = s.active[(task + 1) / ff_blocks];
-            const int64_t nr0 = ((task + 1) % ff_blocks) * kRows;
-            const auto bytes = static_cast<size_t>(std::min(kRows, ff - nr0)) * w.gate.row_bytes;
-            next_gate = {w.expert(w.gate, ne).row(nr0), bytes};
-            next_up = {w.expert(w.up, ne).row(nr0), bytes};
-          }
+          const Next next_gate = next_rows(s, w, w.gate, task + 1, n_tasks1);
+          const Next next_up = next_rows(s, w, w.up, task + 1, n_tasks1);
           thread_local std::vector<float> gu;
           float* g = grow(gu, static_cast<size_t>(2 * m * kRows));
           float* u = g + m * kRows;
@@ -122,17 +134,10 @@ void moe_experts_int(const IntFormat& gf, const IntFormat& df, const ExpertWeigh
   pool.parallel_for(
       n_tasks2,
       [&](int64_t task, int) {
-        const int32_t e = s.active[task / d_blocks];
-        const int64_t r0 = (task % d_blocks) * kRows, nr = std::min(kRows, d - r0);
-        const int64_t first = s.offsets[e], m = s.offsets[e + 1] - first;
+        const auto [e, r0, nr, first, m] = block_of(s, task, d);
         const Matrix down = w.expert(w.down, e);
         if (batched && m >= kBatchMin) {
-          Next next;
-          if (task + 1 < n_tasks2) {
-            const int64_t nr0 = ((task + 1) % d_blocks) * kRows;
-            next = {w.expert(w.down, s.active[(task + 1) / d_blocks]).row(nr0),
-                    static_cast<size_t>(std::min(kRows, d - nr0)) * w.down.row_bytes};
-          }
+          const Next next = next_rows(s, w, w.down, task + 1, n_tasks2);
           gemm_int(df, down, r0, nr, GemmTokens{act_of + first, side_of + first, m}, out + first * d + r0, d,
                    next.data, next.bytes);
           return;
