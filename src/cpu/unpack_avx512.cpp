@@ -365,7 +365,77 @@ ONECARD_AVX512 void iq1_m(const void* p, UnpackedUnit& u) {
   _mm512_storeu_ps(u.m, _mm512_setzero_ps());
 }
 
+// The row dot product on a format's unpacking, inlined: one block unpacked into registers' reach, then
+// vpdpbusd on the levels. Lane l of register c holds columns 64c + 4l .. + 3, so it takes the scale of
+// sub-block (64c + 4l) / SUB; the zero point and offsets meet the activation sums per 16 columns (Q8_K's
+// bsums).
+template <void (*kUnpack)(const void*, UnpackedUnit&), int SUB>
+ONECARD_AVX512 float dot_unpacked(const IntFormat& f, int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const uint8_t*>(w);
+  const auto* y = static_cast<const quant::BlockQ8_K*>(a);
+  __m512i lane_scale[4];
+  for (int c = 0; c < 4; ++c) {
+    alignas(64) int32_t idx[16];
+    for (int l = 0; l < 16; ++l) idx[l] = (64 * c + 4 * l) / SUB;
+    lane_scale[c] = _mm512_load_si512(idx);
+  }
+  alignas(64) int32_t per16[16];
+  for (int j = 0; j < 16; ++j) per16[j] = 16 * j / SUB;
+  const __m512i sum_scale = _mm512_load_si512(per16);
+  const __m512 zero = _mm512_set1_ps(static_cast<float>(f.zero));
+  const int lines = static_cast<int>((f.unit_bytes + 63) / 64) + 1;
+  __m512 acc = _mm512_setzero_ps();
+  alignas(64) UnpackedUnit u{};  // sub-blocks of 32 fill half of s and m; the rest is never selected
+  for (int64_t i = 0; i < n / quant::kQK_K; ++i) {
+    x86::prefetch_ahead(x + i * f.unit_bytes, lines);
+    kUnpack(x + i * f.unit_bytes, u);
+    const __m512 sv = _mm512_loadu_ps(u.s), mv = _mm512_loadu_ps(u.m);
+    __m512 unit = _mm512_setzero_ps();
+    for (int c = 0; c < 4; ++c) {
+      const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_load_si512(u.q + 64 * c),
+                                            _mm512_loadu_si512(y[i].qs + 64 * c));
+      unit = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(lane_scale[c], sv), unit);
+    }
+    // sum_b (m_b - z s_b) A_b, with A per 16 columns.
+    const __m512 sums = _mm512_cvtepi32_ps(
+        _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums))));
+    const __m512 mz = _mm512_fnmadd_ps(zero, sv, mv);
+    unit = _mm512_fmadd_ps(sums, _mm512_permutexvar_ps(sum_scale, mz), unit);
+    acc = _mm512_fmadd_ps(unit, _mm512_set1_ps(y[i].d), acc);
+  }
+  return x86::hsum(acc);
+}
+
 }  // namespace
+
+VecDotFn vec_dot_unpacked_avx512(gguf::GgmlType type) {
+  switch (type) {
+    case gguf::GgmlType::Q2_K:
+      return dot_unpacked<q2_k, 16>;
+    case gguf::GgmlType::Q3_K:
+      return dot_unpacked<q3_k, 16>;
+    case gguf::GgmlType::Q5_K:
+      return dot_unpacked<q5_k, 32>;
+    case gguf::GgmlType::IQ4_XS:
+      return dot_unpacked<iq4_xs, 32>;
+    case gguf::GgmlType::IQ2_XXS:
+      return dot_unpacked<iq2_xxs, 32>;
+    case gguf::GgmlType::IQ2_XS:
+      return dot_unpacked<iq2_xs, 16>;
+    case gguf::GgmlType::IQ2_S:
+      return dot_unpacked<iq2_s, 16>;
+    case gguf::GgmlType::IQ3_XXS:
+      return dot_unpacked<iq3_xxs, 32>;
+    case gguf::GgmlType::IQ3_S:
+      return dot_unpacked<iq3_s, 32>;
+    case gguf::GgmlType::IQ1_S:
+      return dot_unpacked<iq1_s, 32>;
+    case gguf::GgmlType::IQ1_M:
+      return dot_unpacked<iq1_m, 16>;
+    default:
+      return nullptr;
+  }
+}
 
 UnpackFn unpack_avx512(gguf::GgmlType type) {
   switch (type) {

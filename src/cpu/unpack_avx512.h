@@ -4,6 +4,7 @@
 #pragma once
 
 #include "cpu/int_format.h"
+#include "cpu/vec_dot.h"
 
 namespace onecard::cpu {
 
@@ -11,5 +12,8 @@ using UnpackFn = void (*)(const void* block, UnpackedUnit& out);
 
 // nullptr where there is none (call only on CPUs with AVX-512).
 UnpackFn unpack_avx512(gguf::GgmlType type);
+
+// Row dot products of those formats on their vector unpacking (nullptr for other formats).
+VecDotFn vec_dot_unpacked_avx512(gguf::GgmlType type);
 
 }  // namespace onecard::cpu

@@ -13,16 +13,7 @@ using quant::BlockQ6_K;
 using quant::BlockQ8_0;
 using quant::BlockQ8_K;
 using x86::hsum;
-
-// Decode streams each weight row once from memory, and the hardware prefetcher stops at every 4 KiB page;
-// asking for the lines this far ahead keeps enough misses in flight for one core to draw its share of the
-// bandwidth (about 20 GB/s at 100 ns latency needs 2 KiB in flight).
-constexpr int kPrefetchAhead = 3072;
-
-ONECARD_AVX512 void prefetch_ahead(const void* p, int lines) {
-  for (int l = 0; l < lines; ++l)
-    _mm_prefetch(static_cast<const char*>(p) + kPrefetchAhead + 64 * l, _MM_HINT_T0);
-}
+using x86::prefetch_ahead;
 
 // vpermw indices that spread 16 int16 scales over the 32 pair sums of one 64-element register: for span s
 // (elements per scale, in pairs), lane l of register c takes scale first + l / s.
@@ -144,47 +135,6 @@ ONECARD_AVX512 float dot_q8_0(const IntFormat&, int64_t n, const void* w, const 
   return hsum(_mm256_add_ps(acc0, acc1));
 }
 
-// The other formats with Q8_K activations: each block unpacked by its vector unpacker, then vpdpbusd on the
-// levels. Lane l of register c holds columns 64c + 4l .. + 3, so it takes the scale of sub-block
-// (64c + 4l) / SUB; the zero point and offsets meet the activation sums per 16 columns (Q8_K's bsums).
-template <UnpackFn (*kUnpack)(gguf::GgmlType), int SUB>
-ONECARD_AVX512 float dot_unpacked(const IntFormat& f, int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const uint8_t*>(w);
-  const auto* y = static_cast<const BlockQ8_K*>(a);
-  const UnpackFn unpack = kUnpack(f.type);
-  __m512i lane_scale[4];
-  for (int c = 0; c < 4; ++c) {
-    alignas(64) int32_t idx[16];
-    for (int l = 0; l < 16; ++l) idx[l] = (64 * c + 4 * l) / SUB;
-    lane_scale[c] = _mm512_load_si512(idx);
-  }
-  alignas(64) int32_t per16[16];
-  for (int j = 0; j < 16; ++j) per16[j] = 16 * j / SUB;
-  const __m512i sum_scale = _mm512_load_si512(per16);
-  const __m512 zero = _mm512_set1_ps(static_cast<float>(f.zero));
-  const int lines = static_cast<int>((f.unit_bytes + 63) / 64) + 1;
-  __m512 acc = _mm512_setzero_ps();
-  alignas(64) UnpackedUnit u{};  // sub-blocks of 32 fill half of s and m; the rest is never selected
-  for (int64_t i = 0; i < n / quant::kQK_K; ++i) {
-    prefetch_ahead(x + i * f.unit_bytes, lines);
-    unpack(x + i * f.unit_bytes, u);
-    const __m512 sv = _mm512_loadu_ps(u.s), mv = _mm512_loadu_ps(u.m);
-    __m512 unit = _mm512_setzero_ps();
-    for (int c = 0; c < 4; ++c) {
-      const __m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_load_si512(u.q + 64 * c),
-                                            _mm512_loadu_si512(y[i].qs + 64 * c));
-      unit = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), _mm512_permutexvar_ps(lane_scale[c], sv), unit);
-    }
-    // sum_b (m_b - z s_b) A_b, with A per 16 columns.
-    const __m512 sums = _mm512_cvtepi32_ps(
-        _mm512_cvtepi16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums))));
-    const __m512 mz = _mm512_fnmadd_ps(zero, sv, mv);
-    unit = _mm512_fmadd_ps(sums, _mm512_permutexvar_ps(sum_scale, mz), unit);
-    acc = _mm512_fmadd_ps(unit, _mm512_set1_ps(y[i].d), acc);
-  }
-  return hsum(acc);
-}
-
 }  // namespace
 
 VecDotFn vec_dot_avx512(gguf::GgmlType type) {
@@ -195,23 +145,8 @@ VecDotFn vec_dot_avx512(gguf::GgmlType type) {
       return dot_q6_k;
     case gguf::GgmlType::Q8_0:
       return dot_q8_0;
-    case gguf::GgmlType::Q2_K:
-    case gguf::GgmlType::Q3_K:
-      return dot_unpacked<unpack_avx512, 16>;
-    case gguf::GgmlType::Q5_K:
-    case gguf::GgmlType::IQ4_XS:
-      return dot_unpacked<unpack_avx512, 32>;
-    case gguf::GgmlType::IQ1_M:
-    case gguf::GgmlType::IQ2_XS:
-    case gguf::GgmlType::IQ2_S:
-      return dot_unpacked<unpack_avx512, 16>;
-    case gguf::GgmlType::IQ2_XXS:
-    case gguf::GgmlType::IQ3_XXS:
-    case gguf::GgmlType::IQ3_S:
-    case gguf::GgmlType::IQ1_S:
-      return dot_unpacked<unpack_avx512, 32>;
     default:
-      return nullptr;
+      return vec_dot_unpacked_avx512(type);
   }
 }
 

@@ -41,6 +41,16 @@ ONECARD_AVX512 inline __m128i k_scales_mins_avx512(const uint8_t* packed) {
   return _mm_or_si128(low_bits, high_bits);
 }
 
+// Decode streams each weight row once from memory, and the hardware prefetcher stops at every 4 KiB page;
+// asking for the lines this far ahead keeps enough misses in flight for one core to draw its share of the
+// bandwidth (about 20 GB/s at 100 ns latency needs 2 KiB in flight).
+inline constexpr int kPrefetchAhead = 3072;
+
+inline void prefetch_ahead(const void* p, int lines) {
+  for (int l = 0; l < lines; ++l)
+    _mm_prefetch(static_cast<const char*>(p) + kPrefetchAhead + 64 * l, _MM_HINT_T0);
+}
+
 ONECARD_AVX2 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
