@@ -20,5 +20,7 @@ VecDotFn vec_dot_fn(const IntFormat& f, Isa isa);
 // Per-ISA tables (nullptr: no kernel for that format).
 VecDotFn vec_dot_avx2(gguf::GgmlType type);
 VecDotFn vec_dot_avx512(gguf::GgmlType type);
+// The AVX-512 table's parts for the 32-element formats.
+VecDotFn vec_dot_legacy_avx512(gguf::GgmlType type);
 
 }  // namespace onecard::cpu

@@ -145,8 +145,10 @@ VecDotFn vec_dot_avx512(gguf::GgmlType type) {
       return dot_q6_k;
     case gguf::GgmlType::Q8_0:
       return dot_q8_0;
-    default:
-      return vec_dot_unpacked_avx512(type);
+    default: {
+      const VecDotFn legacy = vec_dot_legacy_avx512(type);
+      return legacy != nullptr ? legacy : vec_dot_unpacked_avx512(type);
+    }
   }
 }
 
