@@ -68,6 +68,8 @@ ONECARD_AVX512 void avx512_rows(const void* w, const float* x, int64_t ldx, int6
   int64_t c = 0;
   for (; c + 16 <= n; c += 16) {
     const void* p = wb + c * kElemBytes<T>;
+    // Once per line, as the quantized row dots do (x86::prefetch_ahead).
+    if (c % (64 / kElemBytes<T>) == 0) x86::prefetch_ahead(p, 1);
     const __m512 wv = T == GgmlType::F32   ? Avx512Loads::f32(p)
                       : T == GgmlType::F16 ? Avx512Loads::f16(p)
                                            : Avx512Loads::bf16(p);
