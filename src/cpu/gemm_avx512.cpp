@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cpu/gemm.h"
+#include "cpu/scratch.h"
 #include "cpu/x86.h"
 
 namespace onecard::cpu {
@@ -154,12 +155,6 @@ ONECARD_AVX512 void prefetch_lines(const uint8_t* p, int64_t lines) {
   for (int64_t l = 0; l < lines; ++l) _mm_prefetch(reinterpret_cast<const char*>(p) + 64 * l, _MM_HINT_T1);
 }
 
-template <class T>
-T* grow(std::vector<T>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-  return v.data();
-}
-
 // The lines of the next span of units (from unit u) of rows [rb, rb + rows), into lines; returns their count.
 // They lie in as many places as there are rows, too many streams for the hardware prefetcher, which is why
 // they are asked for one by one.
@@ -192,14 +187,12 @@ void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmT
   // Sums accumulate per unit in a compact buffer: y's rows may lie a multiple of 4 KiB apart, where
   // re-reading them every unit would keep missing the cache.
   thread_local std::vector<float> acc_buf;
-  const auto acc_floats = static_cast<size_t>(tokens.count * kGroups * kLanes) + kLanes;
-  if (acc_buf.size() < acc_floats) acc_buf.resize(acc_floats);
-  float* acc = acc_buf.data() + (16 - reinterpret_cast<uintptr_t>(acc_buf.data()) / 4 % 16) % 16;
+  float* acc = grow(acc_buf, static_cast<size_t>(tokens.count * kGroups * kLanes) + kLanes);
+  acc += (16 - reinterpret_cast<uintptr_t>(acc) / 4 % 16) % 16;  // 64-byte aligned
   assert(group_span <= kMaxGroupSpan);
   const size_t act_stride = act_block_bytes(f.act), act_levels = f.act == ActFormat::Q8_0 ? 2 : 4;
   const size_t scales_at = static_cast<size_t>(n / f.sub) * 4;
-  thread_local std::vector<const char*> pf_buf;
-  const char** pf = grow(pf_buf, kMaxPrefetchLines);
+  thread_local const char* pf[kMaxPrefetchLines];
 
   // The prefetch range is spread evenly over the spans of every block.
   const int64_t spans = (units + span_max - 1) / span_max, steps = blocks * spans;

@@ -6,6 +6,7 @@
 #include "cpu/float_dot.h"
 #include "cpu/gemm.h"
 #include "cpu/int_format.h"
+#include "cpu/scratch.h"
 #include "cpu/vec_dot.h"
 #include "quant/dequantize.h"
 
@@ -29,13 +30,6 @@ void run_tasks(ThreadPool* pool, int64_t n, F&& fn) {
   } else {
     for (int64_t i = 0; i < n; ++i) fn(i);
   }
-}
-
-// Buffers that grow to the largest call and are then reused: the hot path allocates nothing.
-template <class T>
-T* grow(std::vector<T>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-  return v.data();
 }
 
 int64_t row_tasks(const Matrix& w) {

@@ -7,6 +7,7 @@
 #include "cpu/gemm.h"
 #include "cpu/moe_int.h"
 #include "cpu/ops.h"
+#include "cpu/scratch.h"
 #include "cpu/vec_dot.h"
 
 namespace onecard::cpu {
@@ -14,12 +15,6 @@ namespace {
 
 constexpr int64_t kRows = 32;     // output rows per task: the kernel's two interleaved groups
 constexpr int64_t kBatchMin = 4;  // from this many tokens on an expert uses the batched kernel
-
-template <class T>
-T* grow(std::vector<T>& v, size_t n) {
-  if (v.size() < n) v.resize(n);
-  return v.data();
-}
 
 // Task t of a phase whose experts are split into blocks of kRows output rows (`rows` in all): expert e, rows
 // [r0, r0 + nr), and the expert's pairs [first, first + m) in expert order.
