@@ -7,6 +7,7 @@
 #include "cpu/gemm.h"
 #include "cpu/scratch.h"
 #include "cpu/x86.h"
+#include "quant/blocks.h"
 
 namespace onecard::cpu {
 namespace {
@@ -42,12 +43,6 @@ struct Pass {
   int pf_per_sub;
 };
 
-int32_t load_i32(const uint8_t* p) {
-  int32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 template <int G, int T, int SUB, int UNIT, bool AFFINE>
 ONECARD_AVX512 void pass_kernel(const Pass& p) {
   constexpr int kSubs = UNIT / SUB;
@@ -65,7 +60,9 @@ ONECARD_AVX512 void pass_kernel(const Pass& p) {
       __m512i dot[G][T];
       for (int t = 0; t < T; ++t) {
         const __m512i start =
-            AFFINE ? _mm512_setzero_si512() : _mm512_set1_epi32(load_i32(p.sums[t] + (uu * kSubs + b) * 4));
+            AFFINE
+                ? _mm512_setzero_si512()
+                : _mm512_set1_epi32(static_cast<int32_t>(quant::load_u32(p.sums[t] + (uu * kSubs + b) * 4)));
         for (int g = 0; g < G; ++g) dot[g][t] = start;
       }
       for (int k = 0; k < SUB / 4; ++k) {
@@ -73,7 +70,8 @@ ONECARD_AVX512 void pass_kernel(const Pass& p) {
         __m512i w[G];
         for (int g = 0; g < G; ++g) w[g] = _mm512_loadu_si512(unit + g * p.group_span + c * kLanes);
         for (int t = 0; t < T; ++t) {
-          const __m512i a = _mm512_set1_epi32(load_i32(p.act[t] + uu * p.act_stride + c));
+          const __m512i a =
+              _mm512_set1_epi32(static_cast<int32_t>(quant::load_u32(p.act[t] + uu * p.act_stride + c)));
           for (int g = 0; g < G; ++g) dot[g][t] = _mm512_dpbusd_epi32(dot[g][t], w[g], a);
         }
       }

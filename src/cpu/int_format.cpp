@@ -11,12 +11,6 @@ namespace {
 
 using namespace quant;
 
-uint32_t load_u32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 // Legacy 32-element nibble layout: element j in the low nibble of qs[j], j + 16 in the high one.
 void nibbles(const uint8_t* qs, uint8_t* q) {
   for (int j = 0; j < 16; ++j) {

@@ -201,12 +201,6 @@ ONECARD_AVX512 void word_scales(__m512i words, __m512i pick, float d, float f, U
   _mm256_storeu_ps(u.m, _mm256_setzero_ps());
 }
 
-uint32_t word_at(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, 4);
-  return v;
-}
-
 ONECARD_AVX512 void iq2_xxs(const void* p, UnpackedUnit& u) {
   const auto& b = *static_cast<const BlockIQ2_XXS*>(p);
   // Group g: bytes 8g .. 8g + 3 of qs are four grid indices, dword 2g + 1 a word of four 7-bit sign indices
@@ -271,7 +265,7 @@ ONECARD_AVX512 void iq3_s(const void* p, UnpackedUnit& u) {
   }
   // Scale g: d (1 + 2s), s the nibble g % 2 of scales[g / 2].
   const __m256i bytes = _mm256_cvtepu8_epi32(
-      _mm_shuffle_epi8(_mm_cvtsi32_si128(static_cast<int>(word_at(b.scales))),
+      _mm_shuffle_epi8(_mm_cvtsi32_si128(static_cast<int>(quant::load_u32(b.scales))),
                        _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, -1, -1, -1, -1, -1, -1, -1, -1)));
   const __m256i sc = _mm256_and_si256(_mm256_srlv_epi32(bytes, _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4)),
                                       _mm256_set1_epi32(15));

@@ -24,9 +24,7 @@ ONECARD_AVX512 __m256i nibbles(const uint8_t* qs) {
 
 // The fifth bit of element j is bit j of qh.
 ONECARD_AVX512 __m256i fifth_bits(const uint8_t* qh) {
-  uint32_t bits;
-  std::memcpy(&bits, qh, 4);
-  return _mm256_maskz_mov_epi8(bits, _mm256_set1_epi8(16));
+  return _mm256_maskz_mov_epi8(quant::load_u32(qh), _mm256_set1_epi8(16));
 }
 
 struct Levels {

@@ -4,11 +4,19 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 namespace onecard::quant {
 
 inline constexpr int kQK = 32;     // elements of a block of the legacy formats (Q4_0 .. Q8_1, IQ4_NL)
 inline constexpr int kQK_K = 256;  // elements of a super-block of the K and IQ formats
+
+// Four bytes of a block (bit fields, sign words) as one little-endian word, from any address.
+inline uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
 
 #pragma pack(push, 1)
 

@@ -8,12 +8,6 @@
 namespace onecard::quant {
 namespace {
 
-uint32_t load_u32(const uint8_t* p) {
-  uint32_t v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-
 uint8_t grid_byte(uint64_t word, int j) {
   return static_cast<uint8_t>(word >> (8 * j));
 }
