@@ -46,14 +46,11 @@ inline size_t group_unit_bytes(const IntFormat& f) {
          static_cast<size_t>(f.subs()) * kLanes * 4 * (f.affine ? 2 : 1);
 }
 
-// Unit u of the 16 rows starting at row0, row_bytes apart, interleaved into out, for any integer format (each
-// row unpacked, then transposed). Only the first `valid` rows exist; the lanes beyond repeat the last of
-// them.
-void interleave_unit_generic(const IntFormat& f, const uint8_t* row0, size_t row_bytes, int valid, int64_t u,
-                             uint8_t* out);
-// The vectorized interleaving of Q4_K, Q6_K and Q8_0; false for other formats.
-bool interleave_unit_avx512(const IntFormat& f, const uint8_t* row0, size_t row_bytes, int valid, int64_t u,
-                            uint8_t* out);
+// Unit u of the 16 rows starting at row0, row_bytes apart, interleaved into out, for any integer format:
+// Q4_K, Q6_K and Q8_0 from their bytes directly, the others unpacked row by row, then transposed. Only the
+// first `valid` rows exist; the lanes beyond repeat the last of them.
+void interleave_unit(const IntFormat& f, const uint8_t* row0, size_t row_bytes, int valid, int64_t u,
+                     uint8_t* out);
 
 }  // namespace gemm_detail
 }  // namespace onecard::cpu

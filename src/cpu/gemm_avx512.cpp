@@ -211,9 +211,7 @@ void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmT
         const int valid = g == groups - 1 ? last_valid : kLanes;
         for (int uu = 0; uu < span; ++uu) {
           uint8_t* out = buf + g * group_span + uu * unit_bytes;
-          if (!gemm_detail::interleave_unit_avx512(f, row0, w.row_bytes, valid, u0 + uu, out)) {
-            gemm_detail::interleave_unit_generic(f, row0, w.row_bytes, valid, u0 + uu, out);
-          }
+          gemm_detail::interleave_unit(f, row0, w.row_bytes, valid, u0 + uu, out);
         }
       }
       Pass p{};

@@ -186,10 +186,10 @@ ONECARD_AVX512 Unit from_rows(const IntFormat& f, const uint8_t* row0, size_t ro
   return Unit{r, static_cast<size_t>(u) * f.unit_bytes};
 }
 
-}  // namespace
-
-ONECARD_AVX512 void interleave_unit_generic(const IntFormat& f, const uint8_t* row0, size_t row_bytes,
-                                            int valid, int64_t u, uint8_t* out) {
+// Any other format: each row unpacked (by a vector unpacker where there is one), then the unpacked rows
+// transposed the same way.
+ONECARD_AVX512 void unpacked_rows(const IntFormat& f, const uint8_t* row0, size_t row_bytes, int valid,
+                                  int64_t u, uint8_t* out) {
   const UnpackFn fast = unpack_avx512(f.type);
   const UnpackFn unpack = fast != nullptr ? fast : f.unpack;
   alignas(64) UnpackedUnit rows[kLanes];
@@ -222,10 +222,12 @@ ONECARD_AVX512 void interleave_unit_generic(const IntFormat& f, const uint8_t* r
   }
 }
 
-ONECARD_AVX512 bool interleave_unit_avx512(const IntFormat& f, const uint8_t* row0, size_t row_bytes,
-                                           int valid, int64_t u, uint8_t* out) {
+}  // namespace
+
+ONECARD_AVX512 void interleave_unit(const IntFormat& f, const uint8_t* row0, size_t row_bytes, int valid,
+                                    int64_t u, uint8_t* out) {
   const Unit src = from_rows(f, row0, row_bytes, valid, u);
-  return interleave(f.type, src, out);
+  if (!interleave(f.type, src, out)) unpacked_rows(f, row0, row_bytes, valid, u, out);
 }
 
 }  // namespace onecard::cpu::gemm_detail
