@@ -6,20 +6,14 @@
 #include <string>
 #include <vector>
 
-#include "common/test_paths.h"
-#include "gguf/file.h"
+#include "golden_tokenizer.h"
 #include "text/tokenizer.h"
 
 namespace onecard::text {
 namespace {
 
 std::unique_ptr<Tokenizer> load_tiny_v3() {
-  auto file = gguf::File::open(test::golden_dir() + "/models/tiny-v3-bf16.gguf");
-  EXPECT_TRUE(file.ok()) << file.error().message();
-  if (!file.ok()) return nullptr;
-  auto tok = Tokenizer::from_gguf(*file);
-  EXPECT_TRUE(tok.ok()) << tok.error().message();
-  return tok.ok() ? std::move(tok).value() : nullptr;
+  return testing::load_golden_tokenizer("models/tiny-v3-bf16.gguf");
 }
 
 TEST(DeepSeekV3, MergesWithinWords) {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "common/test_paths.h"
-#include "gguf/file.h"
+#include "golden_tokenizer.h"
 #include "text/tokenizer.h"
 
 namespace onecard::text {
@@ -59,40 +59,34 @@ class GoldenVocab : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(GoldenVocab, EncodesEveryCaseExactlyAndDecodesBack) {
   const std::string path = test::golden_dir() + "/tokenizer/ggml-vocab-" + GetParam() + ".gguf";
-  auto file = gguf::File::open(path);
-  ASSERT_TRUE(file.ok()) << file.error().message();
-  auto tok = Tokenizer::from_gguf(*file);
-  ASSERT_TRUE(tok.ok()) << tok.error().message();
+  const auto tok = testing::load_golden_tokenizer("tokenizer/ggml-vocab-" + GetParam() + ".gguf");
+  ASSERT_NE(tok, nullptr);
   const auto cases = read_cases(path);
   ASSERT_EQ(cases.size(), 46u);
   size_t passed = 0;
   for (const Case& c : cases) {
     EncodeOptions plain;
     plain.add_bos = false;
-    auto ids = (*tok)->encode(c.text, plain);
+    auto ids = tok->encode(c.text, plain);
     ASSERT_TRUE(ids.ok()) << ids.error().message();
     EXPECT_EQ(*ids, c.ids) << "case: '" << c.text << "'";
-    EXPECT_EQ((*tok)->decode(c.ids), c.text);
+    EXPECT_EQ(tok->decode(c.ids), c.text);
     passed += *ids == c.ids;
   }
   EXPECT_EQ(passed, cases.size());
 }
 
 TEST_P(GoldenVocab, AddsBosAsTheVocabularySays) {
-  const std::string path = test::golden_dir() + "/tokenizer/ggml-vocab-" + GetParam() + ".gguf";
-  auto file = gguf::File::open(path);
-  ASSERT_TRUE(file.ok()) << file.error().message();
-  auto tok = Tokenizer::from_gguf(*file);
-  ASSERT_TRUE(tok.ok()) << tok.error().message();
-  ASSERT_TRUE((*tok)->add_bos());
-  auto ids = (*tok)->encode("Hello world");
+  const auto tok = testing::load_golden_tokenizer("tokenizer/ggml-vocab-" + GetParam() + ".gguf");
+  ASSERT_NE(tok, nullptr);
+  ASSERT_TRUE(tok->add_bos());
+  auto ids = tok->encode("Hello world");
   ASSERT_TRUE(ids.ok());
   ASSERT_EQ(ids->size(), 3u);
-  EXPECT_EQ((*ids)[0], (*tok)->bos());
+  EXPECT_EQ((*ids)[0], tok->bos());
   // BOS renders as nothing unless asked for.
-  EXPECT_EQ((*tok)->decode(*ids), "Hello world");
-  EXPECT_EQ((*tok)->decode(*ids, DecodeOptions{.special = true}),
-            (*tok)->token_text((*tok)->bos()) + "Hello world");
+  EXPECT_EQ(tok->decode(*ids), "Hello world");
+  EXPECT_EQ(tok->decode(*ids, DecodeOptions{.special = true}), tok->token_text(tok->bos()) + "Hello world");
 }
 
 INSTANTIATE_TEST_SUITE_P(Tokenizer, GoldenVocab, ::testing::Values("deepseek-llm", "deepseek-coder"));

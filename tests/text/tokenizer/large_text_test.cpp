@@ -8,8 +8,7 @@
 #include <vector>
 
 #include "base/rng.h"
-#include "common/test_paths.h"
-#include "gguf/file.h"
+#include "golden_tokenizer.h"
 #include "text/tokenizer.h"
 
 namespace onecard::text {
@@ -34,30 +33,28 @@ std::string make_text(size_t bytes) {
 }
 
 TEST(LargeText, HundredThousandTokens) {
-  auto file = gguf::File::open(test::golden_dir() + "/tokenizer/ggml-vocab-deepseek-llm.gguf");
-  ASSERT_TRUE(file.ok()) << file.error().message();
-  auto tok = Tokenizer::from_gguf(*file);
-  ASSERT_TRUE(tok.ok()) << tok.error().message();
+  const auto tok = testing::load_golden_tokenizer("tokenizer/ggml-vocab-deepseek-llm.gguf");
+  ASSERT_NE(tok, nullptr);
   const std::string text = make_text(400 * 1024);
   EncodeOptions o;
   o.add_bos = false;
 
   const auto t0 = std::chrono::steady_clock::now();
-  auto ids = (*tok)->encode(text, o);
+  auto ids = tok->encode(text, o);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(ids.ok()) << ids.error().message();
   EXPECT_GT(ids->size(), 80000u);
   EXPECT_LT(seconds, 5.0) << ids->size() << " tokens";
   RecordProperty("tokens", static_cast<int>(ids->size()));
   RecordProperty("milliseconds", static_cast<int>(seconds * 1000));
-  EXPECT_EQ((*tok)->decode(*ids), text);
+  EXPECT_EQ(tok->decode(*ids), text);
 
   // Splitting at a newline boundary ("\n" is always a word of its own for this pre-tokenizer) gives the same
   // ids.
   const size_t cut = text.find('\n', text.size() / 2);
   ASSERT_NE(cut, std::string::npos);
-  auto a = (*tok)->encode(std::string_view(text).substr(0, cut), o);
-  auto b = (*tok)->encode(std::string_view(text).substr(cut), o);
+  auto a = tok->encode(std::string_view(text).substr(0, cut), o);
+  auto b = tok->encode(std::string_view(text).substr(cut), o);
   ASSERT_TRUE(a.ok() && b.ok());
   std::vector<int32_t> joined = *a;
   joined.insert(joined.end(), b->begin(), b->end());
@@ -66,20 +63,18 @@ TEST(LargeText, HundredThousandTokens) {
 
 TEST(LargeText, LongWordsMergeInReasonableTime) {
   // One 200 KB "word" (no split point): BPE merging must not be quadratic in its length.
-  auto file = gguf::File::open(test::golden_dir() + "/tokenizer/ggml-vocab-deepseek-coder.gguf");
-  ASSERT_TRUE(file.ok()) << file.error().message();
-  auto tok = Tokenizer::from_gguf(*file);
-  ASSERT_TRUE(tok.ok()) << tok.error().message();
+  const auto tok = testing::load_golden_tokenizer("tokenizer/ggml-vocab-deepseek-coder.gguf");
+  ASSERT_NE(tok, nullptr);
   std::string word;
   while (word.size() < 200 * 1024) word += "abcdefghijklmnopqrstuvwxyz";
   EncodeOptions o;
   o.add_bos = false;
   const auto t0 = std::chrono::steady_clock::now();
-  auto ids = (*tok)->encode(word, o);
+  auto ids = tok->encode(word, o);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(ids.ok()) << ids.error().message();
   EXPECT_LT(seconds, 5.0);
-  EXPECT_EQ((*tok)->decode(*ids), word);
+  EXPECT_EQ(tok->decode(*ids), word);
 }
 
 }  // namespace

@@ -7,8 +7,7 @@
 #include <thread>
 #include <vector>
 
-#include "common/test_paths.h"
-#include "gguf/file.h"
+#include "golden_tokenizer.h"
 #include "text/tokenizer.h"
 
 namespace onecard::text {
@@ -17,11 +16,8 @@ namespace {
 class DeepSeekLlm : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto file = gguf::File::open(test::golden_dir() + "/tokenizer/ggml-vocab-deepseek-llm.gguf");
-    ASSERT_TRUE(file.ok()) << file.error().message();
-    auto tok = Tokenizer::from_gguf(*file);
-    ASSERT_TRUE(tok.ok()) << tok.error().message();
-    tok_ = std::move(tok).value().release();
+    tok_ = testing::load_golden_tokenizer("tokenizer/ggml-vocab-deepseek-llm.gguf").release();
+    ASSERT_NE(tok_, nullptr);
   }
   static void TearDownTestSuite() {
     delete tok_;
