@@ -4,6 +4,7 @@
 
 #include "base/half.h"
 #include "base/rng.h"
+#include "common/random_data.h"
 #include "quant/quantize.h"
 
 namespace onecard::cpu::testing {
@@ -40,14 +41,7 @@ std::vector<int> scale_offsets(GgmlType type) {
 }  // namespace
 
 std::vector<float> gaussian(int64_t n, uint64_t seed) {
-  Rng rng(seed, "cpu-test");
-  std::vector<float> x(static_cast<size_t>(n));
-  for (auto& v : x) {
-    do {
-      v = rng.normal();
-    } while (v == 0.0f);
-  }
-  return x;
+  return test::nonzero_gaussian(n, seed, "cpu-test");
 }
 
 std::vector<uint8_t> random_weights(GgmlType type, int64_t rows, int64_t cols, uint64_t seed) {

@@ -13,6 +13,7 @@
 
 #include "base/half.h"
 #include "base/rng.h"
+#include "common/random_data.h"
 #include "gguf/types.h"
 #include "quant/dequantize.h"
 #include "quant/quantize.h"
@@ -23,14 +24,7 @@ namespace {
 using gguf::GgmlType;
 
 std::vector<float> gaussian(int64_t n, uint64_t seed) {
-  Rng rng(seed, "quant");
-  std::vector<float> x(static_cast<size_t>(n));
-  for (auto& v : x) {
-    do {
-      v = rng.normal();
-    } while (v == 0.0f);
-  }
-  return x;
+  return test::nonzero_gaussian(n, seed, "quant");
 }
 
 std::vector<float> round_trip(GgmlType type, const std::vector<float>& x, int64_t nrows,
