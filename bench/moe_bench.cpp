@@ -23,7 +23,8 @@ constexpr int kActive = 8;
 struct V3Experts {
   std::vector<uint8_t> gate, up, down;
   cpu::ExpertWeights w;
-  explicit V3Experts(GgmlType type) {
+  cpu::PackedBuffer packed;
+  V3Experts(GgmlType type, bool repack) {
     gate = random_matrix(type, kWidth * kExperts, kHidden, 1);
     up = random_matrix(type, kWidth * kExperts, kHidden, 2);
     down = random_matrix(type, kHidden * kExperts, kWidth, 3);
@@ -31,22 +32,23 @@ struct V3Experts {
     w.up = cpu::make_matrix(type, kHidden, kWidth, up.data());
     w.down = cpu::make_matrix(type, kWidth, kHidden, down.data());
     w.n_expert = kExperts;
+    if (repack) packed = cpu::pack_experts(w, pool());
   }
 };
 
-// One format's experts at a time: Q4_K's take 6.3 GB.
-const V3Experts& experts(GgmlType type) {
+// One format's experts at a time: Q4_K's take 6.3 GB (twice that repacked).
+const V3Experts& experts(GgmlType type, bool repack) {
   static std::unique_ptr<V3Experts> e;
-  if (e == nullptr || e->w.gate.type != type) {
+  if (e == nullptr || e->w.gate.type != type || (e->packed.data != nullptr) != repack) {
     e.reset();
-    e = std::make_unique<V3Experts>(type);
+    e = std::make_unique<V3Experts>(type, repack);
   }
   return *e;
 }
 
-void moe_v3(benchmark::State& state, GgmlType type) {
+void moe_v3(benchmark::State& state, GgmlType type, bool repack = false) {
   const int64_t tokens = state.range(0);
-  const V3Experts& ex = experts(type);
+  const V3Experts& ex = experts(type, repack);
   Rng rng(tokens, "bench-route");
   std::vector<float> x(static_cast<size_t>(tokens * kHidden)), y(x.size());
   for (auto& v : x) v = rng.normal();
@@ -85,6 +87,12 @@ void BM_MoeV3Q4K(benchmark::State& state) {
   moe_v3(state, GgmlType::Q4_K);
 }
 BENCHMARK(BM_MoeV3Q4K)->Arg(1)->Arg(16)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The same experts repacked at load (cpu::pack_experts), as the model does on AVX-512 VNNI machines.
+void BM_MoeV3Q4KRepacked(benchmark::State& state) {
+  moe_v3(state, GgmlType::Q4_K, true);
+}
+BENCHMARK(BM_MoeV3Q4KRepacked)->Arg(1)->Arg(16)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The expert formats of DeepSeek-R1's 2-bit files (Q2_K and IQ2_XXS experts).
 void BM_MoeV3Q2K(benchmark::State& state) {

@@ -15,6 +15,7 @@ struct LogitsOptions {
   std::string model, tokens, out, kv_type = "f32";
   int chunk = 0;
   int threads = 0;
+  bool no_repack = false;
 };
 
 Result<std::vector<int32_t>> read_tokens(const std::string& path) {
@@ -44,6 +45,7 @@ int run_logits(const LogitsOptions& o) {
   lo.n_batch = o.chunk > 0 ? o.chunk : n;
   lo.kv_type = kv.value();
   lo.n_threads = o.threads;
+  lo.repack_experts = !o.no_repack;
   auto m = model::DeepSeek2::load(o.model, lo);
   if (!m.ok()) return fail(m.error());
   if (m.value()->n_ctx() < n) {
@@ -74,6 +76,10 @@ Runner add_logits(CLI::App& app) {
   cmd->add_option("--chunk", o->chunk, "Tokens per forward step (default: all at once)");
   cmd->add_option("--kv-type", o->kv_type, "KV cache type: f32 or bf16")->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "Threads (default: one per logical CPU)");
+  cmd->add_flag(
+      "--no-repack", o->no_repack,
+      "Keep Q4_K experts in the file's layout instead of repacking them at load for AVX-512 VNNI (no extra "
+      "memory; slower prefill)");
   return [o] { return run_logits(*o); };
 }
 

@@ -19,6 +19,7 @@ struct ModelFlags {
   int batch = 512;
   int threads = 0;
   std::string kv_type = "bf16";
+  bool no_repack = false;
 
   void add_to(CLI::App* cmd);
 };

@@ -52,5 +52,8 @@ inline size_t group_unit_bytes(const IntFormat& f) {
 void interleave_unit(const IntFormat& f, const uint8_t* row0, size_t row_bytes, int valid, int64_t u,
                      uint8_t* out);
 
+// Rows [0, rows) of each token's sums, 2 * kLanes apart in acc (64-byte aligned), to y (AVX-512).
+void store_rows(const float* acc, int64_t count, int64_t rows, float* y, int64_t ldy);
+
 }  // namespace gemm_detail
 }  // namespace onecard::cpu

@@ -107,17 +107,6 @@ ONECARD_AVX512 void pass_kernel(const Pass& p) {
   }
 }
 
-// Rows [0, rows) of each token's sums, kGroups * kLanes apart in acc, to y.
-ONECARD_AVX512 void store_rows(const float* acc, int64_t count, int64_t rows, float* y, int64_t ldy) {
-  const auto low = static_cast<__mmask16>(rows >= kLanes ? 0xffff : (1u << rows) - 1);
-  const auto high = static_cast<__mmask16>(rows <= kLanes ? 0 : (1u << (rows - kLanes)) - 1);
-  for (int64_t t = 0; t < count; ++t) {
-    const float* a = acc + t * kGroups * kLanes;
-    _mm512_mask_storeu_ps(y + t * ldy, low, _mm512_load_ps(a));
-    _mm512_mask_storeu_ps(y + t * ldy + kLanes, high, _mm512_load_ps(a + kLanes));
-  }
-}
-
 using PassFn = void (*)(const Pass&);
 
 template <int G, int SUB, int UNIT, bool AFFINE>
@@ -174,6 +163,17 @@ int next_lines(const IntFormat& f, const Matrix& w, int64_t rb, int64_t rows, in
 }
 
 }  // namespace
+
+ONECARD_AVX512 void gemm_detail::store_rows(const float* acc, int64_t count, int64_t rows, float* y,
+                                            int64_t ldy) {
+  const auto low = static_cast<__mmask16>(rows >= kLanes ? 0xffff : (1u << rows) - 1);
+  const auto high = static_cast<__mmask16>(rows <= kLanes ? 0 : (1u << (rows - kLanes)) - 1);
+  for (int64_t t = 0; t < count; ++t) {
+    const float* a = acc + t * kGroups * kLanes;
+    _mm512_mask_storeu_ps(y + t * ldy, low, _mm512_load_ps(a));
+    _mm512_mask_storeu_ps(y + t * ldy + kLanes, high, _mm512_load_ps(a + kLanes));
+  }
+}
 
 void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmTokens tokens, float* y,
               int64_t ldy, const uint8_t* prefetch, size_t prefetch_bytes) {
@@ -240,7 +240,7 @@ void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmT
         p.pf_count -= asked;
       }
     }
-    store_rows(acc, tokens.count, rows, y + (rb - r0), ldy);
+    gemm_detail::store_rows(acc, tokens.count, rows, y + (rb - r0), ldy);
   }
 }
 

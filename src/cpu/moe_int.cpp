@@ -13,8 +13,8 @@
 namespace onecard::cpu {
 namespace {
 
-constexpr int64_t kRows = 32;     // output rows per task: the kernel's two interleaved groups
-constexpr int64_t kBatchMin = 4;  // from this many tokens on an expert uses the batched kernel
+constexpr int64_t kRows = kPackedBlockRows;  // output rows per task: the kernels' two 16-row groups
+constexpr int64_t kBatchMin = 4;             // from this many tokens on an expert uses the batched kernel
 
 // Task t of a phase whose experts are split into blocks of kRows output rows (`rows` in all): expert e, rows
 // [r0, r0 + nr), and the expert's pairs [first, first + m) in expert order.
@@ -48,6 +48,7 @@ void moe_experts_int(const IntFormat& gf, const IntFormat& df, const ExpertWeigh
                      int64_t n_tokens, int k, ThreadPool& pool, MoeScratch& s, Isa isa) {
   const int64_t d = w.gate.cols, ff = w.gate.rows, n_pairs = n_tokens * k;
   const bool batched = isa == Isa::Avx512Vnni;
+  const bool gate_packed = batched && w.gate_packed && w.up_packed, down_packed = batched && w.down_packed;
 
   const size_t xrow = act_row_bytes(gf.act, d), hrow = act_row_bytes(df.act, ff);
   const size_t xside = batched ? token_side_bytes(gf, d) : 0, hside = batched ? token_side_bytes(df, ff) : 0;
@@ -80,16 +81,21 @@ void moe_experts_int(const IntFormat& gf, const IntFormat& df, const ExpertWeigh
       [&](int64_t task, int) {
         const auto [e, r0, nr, first, m] = block_of(s, task, ff);
         const Matrix gate = w.expert(w.gate, e), up = w.expert(w.up, e);
-        if (batched && m >= kBatchMin) {
-          // The rows of the task this thread will likely claim next stream in while these compute.
-          const Next next_gate = next_rows(s, w, w.gate, task + 1, n_tasks1);
-          const Next next_up = next_rows(s, w, w.up, task + 1, n_tasks1);
+        if (gate_packed || (batched && m >= kBatchMin)) {
           thread_local std::vector<float> gu;
           float* g = grow(gu, static_cast<size_t>(2 * m * kRows));
           float* u = g + m * kRows;
           const GemmTokens tokens{act_of + first, side_of + first, m};
-          gemm_int(gf, gate, r0, nr, tokens, g, kRows, next_gate.data, next_gate.bytes);
-          gemm_int(gf, up, r0, nr, tokens, u, kRows, next_up.data, next_up.bytes);
+          if (gate_packed) {
+            gemm_q4k_packed(w.gate_packed.matrix(e), r0 / kRows, tokens, g, kRows);
+            gemm_q4k_packed(w.up_packed.matrix(e), r0 / kRows, tokens, u, kRows);
+          } else {
+            // The rows of the task this thread will likely claim next stream in while these compute.
+            const Next next_gate = next_rows(s, w, w.gate, task + 1, n_tasks1);
+            const Next next_up = next_rows(s, w, w.up, task + 1, n_tasks1);
+            gemm_int(gf, gate, r0, nr, tokens, g, kRows, next_gate.data, next_gate.bytes);
+            gemm_int(gf, up, r0, nr, tokens, u, kRows, next_up.data, next_up.bytes);
+          }
           for (int64_t i = 0; i < m; ++i) {
             silu_mul(g + i * kRows, u + i * kRows, nr);
             std::copy(g + i * kRows, g + i * kRows + nr, h + (first + i) * ff + r0);
@@ -131,6 +137,11 @@ void moe_experts_int(const IntFormat& gf, const IntFormat& df, const ExpertWeigh
       [&](int64_t task, int) {
         const auto [e, r0, nr, first, m] = block_of(s, task, d);
         const Matrix down = w.expert(w.down, e);
+        if (down_packed) {
+          gemm_q4k_packed(w.down_packed.matrix(e), r0 / kRows, GemmTokens{act_of + first, side_of + first, m},
+                          out + first * d + r0, d);
+          return;
+        }
         if (batched && m >= kBatchMin) {
           const Next next = next_rows(s, w, w.down, task + 1, n_tasks2);
           gemm_int(df, down, r0, nr, GemmTokens{act_of + first, side_of + first, m}, out + first * d + r0, d,

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cstring>
 
+#include "base/cpu_features.h"
 #include "base/format.h"
 #include "base/log.h"
+#include "base/progress.h"
+#include "cpu/isa.h"
 #include "cpu/matmul.h"
 #include "cpu/matmul_serial.h"
 #include "cpu/ops.h"
@@ -99,9 +102,39 @@ Result<std::unique_ptr<DeepSeek2>> DeepSeek2::load(const std::string& path, cons
     o.n_ctx = static_cast<int>(hp.n_ctx_train);
   }
   auto model = std::unique_ptr<DeepSeek2>(new DeepSeek2(std::move(file), std::move(hp), std::move(w), o));
+  if (o.repack_experts) model->repack_experts();
   log::info("{}: {} layers, KV cache {} x {} tokens in {}: {}", path, model->hp_.n_layer_decode(), o.n_seq,
             model->n_ctx(), kv_type_name(o.kv_type), human_bytes(model->cache_.bytes()));
   return model;
+}
+
+void DeepSeek2::repack_experts() {
+  if (cpu::active_isa() != cpu::Isa::Avx512Vnni) return;
+  uint64_t bytes = 0;
+  for (const LayerWeights& l : w_.layers) {
+    for (const cpu::Matrix* m : {&l.experts.gate, &l.experts.up, &l.experts.down}) {
+      if (l.experts.n_expert > 0 && m->type == gguf::GgmlType::Q4_K) bytes += l.experts.n_expert * m->bytes();
+    }
+  }
+  if (bytes == 0) return;
+  // The copy must not push the mapped file out of memory: a model larger than RAM keeps streaming from it.
+  const uint64_t available = system_info().memory_available;
+  if (bytes > available / 10 * 9) {
+    log::warn(
+        "Q4_K experts ({}) not repacked for AVX-512 VNNI: only {} of memory available; the kernels "
+        "read them in the file's layout (slower prefill)",
+        human_bytes(bytes), human_bytes(available));
+    return;
+  }
+  Progress progress("repacking Q4_K experts", bytes, bytes >= (uint64_t{1} << 30));
+  for (LayerWeights& l : w_.layers) {
+    if (l.experts.n_expert == 0) continue;
+    w_.packed.push_back(cpu::pack_experts(l.experts, *pool_));
+    progress.advance(w_.packed.back().bytes);
+  }
+  progress.finish();
+  repacked_bytes_ = bytes;
+  log::info("Q4_K experts repacked for AVX-512 VNNI: {}", human_bytes(bytes));
 }
 
 Status DeepSeek2::forward(const std::vector<BatchToken>& batch, std::vector<float>& logits) {

@@ -25,6 +25,9 @@ struct LoadOptions {
   KvType kv_type = KvType::kBF16;
   int n_threads = 0;                               // 0: one per logical CPU
   AttentionMode attention = AttentionMode::kAuto;  // kAuto picks the cheaper form per sequence and step
+  // On AVX-512 VNNI CPUs, Q4_K experts are repacked at load (cpu/packed_q4k.h) when they fit in the memory
+  // available; otherwise, or with false, the kernels read the mapped file's layout.
+  bool repack_experts = true;
 };
 
 class DeepSeek2 {
@@ -37,6 +40,7 @@ class DeepSeek2 {
   const KvCache& kv_cache() const { return cache_; }
   int n_ctx() const { return cache_.n_ctx(); }
   int n_threads() const { return pool_->size(); }
+  uint64_t repacked_bytes() const { return repacked_bytes_; }  // experts repacked at load (LoadOptions)
 
   // Runs the batch; `logits` receives n_vocab floats per token with `logits` set, in batch order.
   Status forward(const std::vector<BatchToken>& batch, std::vector<float>& logits);
@@ -48,6 +52,7 @@ class DeepSeek2 {
     int first, count;
     bool expanded;
   };
+  void repack_experts();
   void plan_runs(const BatchToken* batch, int n);
   void attention(int il, const BatchToken* batch, int n);
   void feed_forward(int il, int n);
@@ -58,6 +63,7 @@ class DeepSeek2 {
   KvCache cache_;
   std::unique_ptr<ThreadPool> pool_;
   int n_batch_;
+  uint64_t repacked_bytes_ = 0;
   AttentionMode attention_mode_;
   std::vector<Run> runs_;
   struct Buffers;

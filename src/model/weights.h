@@ -42,6 +42,7 @@ struct Weights {
   cpu::Matrix output;                               // rows = vocab, cols = d
   std::vector<LayerWeights> layers;                 // decode layers only (MTP layers are not bound)
   std::vector<std::unique_ptr<float[]>> converted;  // norm vectors converted to float32
+  std::vector<cpu::PackedBuffer> packed;            // experts repacked at load (DeepSeek2::repack_experts)
 };
 
 // Binds every tensor the forward pass needs, checking each one's presence, exact shape and type. Errors name

@@ -3,7 +3,7 @@
 // batched kernel. Float formats agree to rounding. Integer formats quantize the hidden rows a second time:
 // where kernels round gate/up differently in the last bit, a hidden value near a level boundary may land one
 // 8-bit level (amax / 127) apart, which moves y by about 1e-4 relative (seen: up to 4e-4); a wrong row,
-// expert or weight moves it by order 1.
+// expert or weight moves it by order 1. Q4_K experts run from the file's layout and repacked (pack_experts).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -59,13 +59,15 @@ TEST(Moe, MatchesPerTokenComposition) {
   const int64_t d = 256, ff = 512, n_expert = 6;
   const int k = 2;
   const std::pair<GgmlType, GgmlType> formats[] = {
-      {GgmlType::Q4_K, GgmlType::Q6_K}, {GgmlType::Q8_0, GgmlType::Q8_0},
-      {GgmlType::Q4_0, GgmlType::Q5_K}, {GgmlType::F32, GgmlType::F32},
-      {GgmlType::BF16, GgmlType::F16},  {GgmlType::IQ2_XS, GgmlType::IQ4_XS}};
+      {GgmlType::Q4_K, GgmlType::Q6_K},    {GgmlType::Q4_K, GgmlType::Q4_K}, {GgmlType::Q8_0, GgmlType::Q8_0},
+      {GgmlType::Q4_0, GgmlType::Q5_K},    {GgmlType::F32, GgmlType::F32},   {GgmlType::BF16, GgmlType::F16},
+      {GgmlType::IQ2_XS, GgmlType::IQ4_XS}};
   std::vector<std::unique_ptr<ThreadPool>> pools;
   for (int n : {1, 2, 3}) pools.push_back(std::make_unique<ThreadPool>(n));
   for (const auto& [type, down_type] : formats) {
     const Experts ex = make_experts(type, down_type, d, ff, n_expert);
+    ExpertWeights repacked = ex.w;
+    const PackedBuffer packed = pack_experts(repacked, *pools[1]);
     for (int64_t nt : {1, 3, 18, 40}) {
       const std::vector<float> x = testing::gaussian(nt * d, 50 + nt);
       Rng rng(nt, "moe-route");
@@ -84,17 +86,23 @@ TEST(Moe, MatchesPerTokenComposition) {
       double norm = 0;
       for (float v : want) norm += static_cast<double>(v) * v;
       norm = std::sqrt(norm);
-      for (Isa isa : supported_isas()) {
-        for (auto& pool : pools) {
-          MoeScratch scratch;
-          std::vector<float> y(nt * d, NAN);
-          moe_forward_isa(ex.w, x.data(), nt, ids.data(), weights.data(), k, y.data(), *pool, scratch, isa);
-          double err = 0;
-          for (int64_t i = 0; i < nt * d; ++i) err += (y[i] - want[i]) * static_cast<double>(y[i] - want[i]);
-          const bool float_path = type == GgmlType::F32 || type == GgmlType::BF16 || type == GgmlType::IQ2_XS;
-          EXPECT_LE(std::sqrt(err), (float_path ? 1e-5 : 3e-3) * norm)
-              << gguf::type_name(type) << " " << isa_name(isa) << " threads " << pool->size() << " tokens "
-              << nt;
+      for (const ExpertWeights* w : {&ex.w, static_cast<const ExpertWeights*>(&repacked)}) {
+        if (w == &repacked && packed.data == nullptr) continue;
+        for (Isa isa : supported_isas()) {
+          for (auto& pool : pools) {
+            MoeScratch scratch;
+            std::vector<float> y(nt * d, NAN);
+            moe_forward_isa(*w, x.data(), nt, ids.data(), weights.data(), k, y.data(), *pool, scratch, isa);
+            double err = 0;
+            for (int64_t i = 0; i < nt * d; ++i)
+              err += (y[i] - want[i]) * static_cast<double>(y[i] - want[i]);
+            const bool float_path =
+                type == GgmlType::F32 || type == GgmlType::BF16 || type == GgmlType::IQ2_XS;
+            EXPECT_LE(std::sqrt(err), (float_path ? 1e-5 : 3e-3) * norm)
+                << gguf::type_name(type) << "/" << gguf::type_name(down_type)
+                << (w == &repacked ? " repacked " : " ") << isa_name(isa) << " threads " << pool->size()
+                << " tokens " << nt;
+          }
         }
       }
     }

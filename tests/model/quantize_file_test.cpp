@@ -136,6 +136,40 @@ TEST(QuantizedCopy, TypesFollowTheScheme) {
   EXPECT_EQ(g.tensor("blk.0.attn_q.weight")->type, gguf::GgmlType::Q8_0);
 }
 
+// On AVX-512 VNNI CPUs the Q4_K experts are repacked at load; the logits must be those of the file's layout
+// up to the rounding of a different summation order.
+TEST(QuantizedCopy, RepackedExpertsGiveTheFileLayoutsLogits) {
+  const std::string base = test::golden_dir() + "/models/tiny-v3-f32";
+  const std::string out = test::temp_path("repack-q4_k.gguf");
+  QuantizeFileOptions qo;
+  qo.scheme = WeightScheme::kQ4_K;
+  qo.progress = false;
+  ASSERT_TRUE(quantize_file(base + ".gguf", out, qo).ok());
+  const auto tokens = read_all<int32_t>(base + ".tokens.i32");
+  std::vector<BatchToken> batch;
+  for (size_t i = 0; i < tokens.size(); ++i) batch.push_back({tokens[i], static_cast<int32_t>(i), 0, true});
+  std::vector<float> logits[2];
+  for (int repack = 0; repack < 2; ++repack) {
+    LoadOptions o;
+    o.n_ctx = static_cast<int>(tokens.size());
+    o.kv_type = KvType::kF32;
+    o.repack_experts = repack == 1;
+    auto m = DeepSeek2::load(out, o);
+    ASSERT_TRUE(m.ok()) << m.error().message();
+    if (repack == 1 && m.value()->repacked_bytes() == 0)
+      GTEST_SKIP() << "experts are repacked on AVX-512 VNNI only";
+    EXPECT_EQ(m.value()->repacked_bytes() > 0, repack == 1);
+    ASSERT_TRUE(m.value()->forward(batch, logits[repack]).ok());
+  }
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < logits[0].size(); ++i) {
+    diff += std::pow(static_cast<double>(logits[1][i]) - logits[0][i], 2);
+    norm += std::pow(static_cast<double>(logits[0][i]), 2);
+  }
+  std::printf("[ figures  ] repacked vs file layout: relative L2 difference %.3g\n", std::sqrt(diff / norm));
+  EXPECT_LE(std::sqrt(diff / norm), 1e-3);
+}
+
 TEST(QuantizedCopy, UnknownSchemeIsRefusedWithTheValidOnes) {
   auto s = parse_scheme("q4_k_xl");
   ASSERT_FALSE(s.ok());
