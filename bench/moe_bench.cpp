@@ -1,7 +1,7 @@
 // The MoE primitive on DeepSeek-V3 shapes: 7168 hidden, 2048 expert width, 256 experts, 8 active per token,
-// Q4_K gate, up and down (6.3 GB of expert weights), and the 2-bit expert formats. Reports int8 GOP/s (2 per
-// multiply-add of the routed work) and its fraction of the probed vpdpbusd peak, and GB/s of the expert
-// weights the batch touches.
+// Q4_K gate, up and down (6.3 GB of expert weights), in the file's layout and repacked at load, Q4_K with
+// Q6_K down, and the 2-bit expert formats. Reports int8 GOP/s (2 per multiply-add of the routed work) and its
+// fraction of the probed vpdpbusd peak, and GB/s of the expert weights the batch touches.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -24,31 +24,32 @@ struct V3Experts {
   std::vector<uint8_t> gate, up, down;
   cpu::ExpertWeights w;
   cpu::PackedBuffer packed;
-  V3Experts(GgmlType type, bool repack) {
+  V3Experts(GgmlType type, GgmlType down_type, bool repack) {
     gate = random_matrix(type, kWidth * kExperts, kHidden, 1);
     up = random_matrix(type, kWidth * kExperts, kHidden, 2);
-    down = random_matrix(type, kHidden * kExperts, kWidth, 3);
+    down = random_matrix(down_type, kHidden * kExperts, kWidth, 3);
     w.gate = cpu::make_matrix(type, kHidden, kWidth, gate.data());
     w.up = cpu::make_matrix(type, kHidden, kWidth, up.data());
-    w.down = cpu::make_matrix(type, kWidth, kHidden, down.data());
+    w.down = cpu::make_matrix(down_type, kWidth, kHidden, down.data());
     w.n_expert = kExperts;
     if (repack) packed = cpu::pack_experts(w, pool());
   }
 };
 
 // One format's experts at a time: Q4_K's take 6.3 GB (twice that repacked).
-const V3Experts& experts(GgmlType type, bool repack) {
+const V3Experts& experts(GgmlType type, GgmlType down_type, bool repack) {
   static std::unique_ptr<V3Experts> e;
-  if (e == nullptr || e->w.gate.type != type || (e->packed.data != nullptr) != repack) {
+  if (e == nullptr || e->w.gate.type != type || e->w.down.type != down_type ||
+      (e->packed.data != nullptr) != repack) {
     e.reset();
-    e = std::make_unique<V3Experts>(type, repack);
+    e = std::make_unique<V3Experts>(type, down_type, repack);
   }
   return *e;
 }
 
-void moe_v3(benchmark::State& state, GgmlType type, bool repack = false) {
+void moe_v3(benchmark::State& state, GgmlType type, GgmlType down_type, bool repack = false) {
   const int64_t tokens = state.range(0);
-  const V3Experts& ex = experts(type, repack);
+  const V3Experts& ex = experts(type, down_type, repack);
   Rng rng(tokens, "bench-route");
   std::vector<float> x(static_cast<size_t>(tokens * kHidden)), y(x.size());
   for (auto& v : x) v = rng.normal();
@@ -76,7 +77,7 @@ void moe_v3(benchmark::State& state, GgmlType type, bool repack = false) {
     benchmark::DoNotOptimize(y.data());
   }
   const double ops = 2.0 * 3 * kHidden * kWidth * kActive * tokens;
-  const double bytes = n_used * 3 * static_cast<double>(ex.w.gate.bytes());
+  const double bytes = n_used * static_cast<double>(2 * ex.w.gate.bytes() + ex.w.down.bytes());
   state.counters["GOP/s"] = benchmark::Counter(ops * 1e-9 * state.iterations(), benchmark::Counter::kIsRate);
   state.counters["weight_GB/s"] =
       benchmark::Counter(bytes * 1e-9 * state.iterations(), benchmark::Counter::kIsRate);
@@ -84,24 +85,35 @@ void moe_v3(benchmark::State& state, GgmlType type, bool repack = false) {
   state.counters["experts_used"] = n_used;
 }
 void BM_MoeV3Q4K(benchmark::State& state) {
-  moe_v3(state, GgmlType::Q4_K);
+  moe_v3(state, GgmlType::Q4_K, GgmlType::Q4_K);
 }
 BENCHMARK(BM_MoeV3Q4K)->Arg(1)->Arg(16)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The same experts repacked at load (cpu::pack_experts), as the model does on AVX-512 VNNI machines.
 void BM_MoeV3Q4KRepacked(benchmark::State& state) {
-  moe_v3(state, GgmlType::Q4_K, true);
+  moe_v3(state, GgmlType::Q4_K, GgmlType::Q4_K, true);
 }
 BENCHMARK(BM_MoeV3Q4KRepacked)->Arg(1)->Arg(16)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// Q4_K_M's experts where llama.cpp gives down more bits (and onecard's q4_k_m everywhere): Q4_K gate and up,
+// Q6_K down; in the file's layout and repacked.
+void BM_MoeV3Q4KMix(benchmark::State& state) {
+  moe_v3(state, GgmlType::Q4_K, GgmlType::Q6_K);
+}
+BENCHMARK(BM_MoeV3Q4KMix)->Arg(1)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
+void BM_MoeV3Q4KMixRepacked(benchmark::State& state) {
+  moe_v3(state, GgmlType::Q4_K, GgmlType::Q6_K, true);
+}
+BENCHMARK(BM_MoeV3Q4KMixRepacked)->Arg(1)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
+
 // The expert formats of DeepSeek-R1's 2-bit files (Q2_K and IQ2_XXS experts).
 void BM_MoeV3Q2K(benchmark::State& state) {
-  moe_v3(state, GgmlType::Q2_K);
+  moe_v3(state, GgmlType::Q2_K, GgmlType::Q2_K);
 }
 BENCHMARK(BM_MoeV3Q2K)->Arg(1)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_MoeV3IQ2XXS(benchmark::State& state) {
-  moe_v3(state, GgmlType::IQ2_XXS);
+  moe_v3(state, GgmlType::IQ2_XXS, GgmlType::IQ2_XXS);
 }
 BENCHMARK(BM_MoeV3IQ2XXS)->Arg(1)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
 

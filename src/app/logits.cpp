@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "app/commands.h"
+#include "app/model_flags.h"
 #include "model/deepseek2.h"
 
 namespace onecard::app {
@@ -76,10 +77,7 @@ Runner add_logits(CLI::App& app) {
   cmd->add_option("--chunk", o->chunk, "Tokens per forward step (default: all at once)");
   cmd->add_option("--kv-type", o->kv_type, "KV cache type: f32 or bf16")->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "Threads (default: one per logical CPU)");
-  cmd->add_flag(
-      "--no-repack", o->no_repack,
-      "Keep Q4_K experts in the file's layout instead of repacking them at load for AVX-512 VNNI (no extra "
-      "memory; slower prefill)");
+  cmd->add_flag("--no-repack", o->no_repack, kNoRepackHelp);
   return [o] { return run_logits(*o); };
 }
 

@@ -14,10 +14,7 @@ void ModelFlags::add_to(CLI::App* cmd) {
       ->capture_default_str();
   cmd->add_option("-t,--threads", threads, "CPU threads (0: one per logical CPU)")->capture_default_str();
   cmd->add_option("--kv-type", kv_type, "KV cache type: bf16 or f32")->capture_default_str();
-  cmd->add_flag(
-      "--no-repack", no_repack,
-      "Keep Q4_K experts in the file's layout instead of repacking them at load for AVX-512 VNNI (no extra "
-      "memory; slower prefill)");
+  cmd->add_flag("--no-repack", no_repack, kNoRepackHelp);
 }
 
 Result<LoadedModel> load_model(const ModelFlags& flags, int n_seq) {

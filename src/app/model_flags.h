@@ -13,6 +13,11 @@
 
 namespace onecard::app {
 
+inline constexpr const char* kNoRepackHelp =
+    "Keep Q4_K/Q6_K experts in the file's layout instead of repacking them at load for AVX-512 VNNI (no "
+    "extra "
+    "memory; slower prefill)";
+
 struct ModelFlags {
   std::string path;
   int ctx = 4096;

@@ -9,7 +9,7 @@
 #include "base/thread_pool.h"
 #include "cpu/isa.h"
 #include "cpu/matrix.h"
-#include "cpu/packed_q4k.h"
+#include "cpu/packed.h"
 
 namespace onecard::cpu {
 
@@ -20,9 +20,9 @@ struct ExpertWeights {
   Matrix up;    // rows = ff, cols = d
   Matrix down;  // rows = d, cols = ff
   int64_t n_expert = 0;
-  // Q4_K tensors repacked for the AVX-512 VNNI kernels (pack_experts), or empty. The matrices above stay
-  // valid: other ISAs read them.
-  PackedQ4K gate_packed, up_packed, down_packed;
+  // Q4_K and Q6_K tensors repacked for the AVX-512 VNNI kernels (pack_experts), or empty. The matrices above
+  // stay valid: other ISAs read them.
+  PackedMatrix gate_packed, up_packed, down_packed;
 
   Matrix expert(const Matrix& m, int64_t e) const {
     Matrix r = m;
@@ -31,9 +31,9 @@ struct ExpertWeights {
   }
 };
 
-// Repacks every Q4_K tensor of w (packed_q4k.h) into one buffer, which the caller keeps as long as w, and
-// points w's packed views at it. Worth it only where active_isa() is AVX-512 VNNI; the buffer is empty when
-// no tensor is Q4_K.
+// Repacks every Q4_K and Q6_K tensor of w (packed.h) into one buffer, which the caller keeps as long as w,
+// and points w's packed views at it. Worth it only where active_isa() is AVX-512 VNNI; the buffer is empty
+// when no tensor has a packed layout.
 PackedBuffer pack_experts(ExpertWeights& w, ThreadPool& pool);
 
 // Buffers reused across calls so that the hot path allocates only when a batch is larger than any before.

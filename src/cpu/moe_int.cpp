@@ -87,8 +87,8 @@ void moe_experts_int(const IntFormat& gf, const IntFormat& df, const ExpertWeigh
           float* u = g + m * kRows;
           const GemmTokens tokens{act_of + first, side_of + first, m};
           if (gate_packed) {
-            gemm_q4k_packed(w.gate_packed.matrix(e), r0 / kRows, tokens, g, kRows);
-            gemm_q4k_packed(w.up_packed.matrix(e), r0 / kRows, tokens, u, kRows);
+            gemm_packed(w.gate_packed.matrix(e), r0 / kRows, tokens, g, kRows);
+            gemm_packed(w.up_packed.matrix(e), r0 / kRows, tokens, u, kRows);
           } else {
             // The rows of the task this thread will likely claim next stream in while these compute.
             const Next next_gate = next_rows(s, w, w.gate, task + 1, n_tasks1);
@@ -138,8 +138,8 @@ void moe_experts_int(const IntFormat& gf, const IntFormat& df, const ExpertWeigh
         const auto [e, r0, nr, first, m] = block_of(s, task, d);
         const Matrix down = w.expert(w.down, e);
         if (down_packed) {
-          gemm_q4k_packed(w.down_packed.matrix(e), r0 / kRows, GemmTokens{act_of + first, side_of + first, m},
-                          out + first * d + r0, d);
+          gemm_packed(w.down_packed.matrix(e), r0 / kRows, GemmTokens{act_of + first, side_of + first, m},
+                      out + first * d + r0, d);
           return;
         }
         if (batched && m >= kBatchMin) {

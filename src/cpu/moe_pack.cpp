@@ -1,21 +1,22 @@
-// Repacking a layer's Q4_K experts at load (packed_q4k.h).
+// Repacking a layer's Q4_K and Q6_K experts at load (packed.h).
 #include "cpu/moe.h"
 
 namespace onecard::cpu {
 namespace {
 
 size_t packed_bytes(const Matrix& m, int64_t n_expert) {
-  if (m.type != gguf::GgmlType::Q4_K) return 0;
-  return static_cast<size_t>(n_expert) * PackedQ4K{m.rows, m.cols, nullptr}.bytes();
+  if (!packable(m.type)) return 0;
+  const size_t bytes = static_cast<size_t>(n_expert) * PackedMatrix{m.type, m.rows, m.cols, nullptr}.bytes();
+  return (bytes + 63) / 64 * 64;
 }
 
 }  // namespace
 
 PackedBuffer pack_experts(ExpertWeights& w, ThreadPool& pool) {
   Matrix* mats[3] = {&w.gate, &w.up, &w.down};
-  PackedQ4K* views[3] = {&w.gate_packed, &w.up_packed, &w.down_packed};
+  PackedMatrix* views[3] = {&w.gate_packed, &w.up_packed, &w.down_packed};
   size_t total = 0;
-  for (const Matrix* m : mats) total += (packed_bytes(*m, w.n_expert) + 63) / 64 * 64;
+  for (const Matrix* m : mats) total += packed_bytes(*m, w.n_expert);
   if (total == 0) return {};
   PackedBuffer buf = allocate_packed(total);
   size_t at = 0;
@@ -23,9 +24,9 @@ PackedBuffer pack_experts(ExpertWeights& w, ThreadPool& pool) {
     const size_t bytes = packed_bytes(*mats[i], w.n_expert);
     if (bytes == 0) continue;
     uint8_t* out = buf.data.get() + at;
-    pool.parallel_for(w.n_expert, [&](int64_t e, int) { pack_q4k(*mats[i], e, e + 1, out); });
-    *views[i] = PackedQ4K{mats[i]->rows, mats[i]->cols, out};
-    at += (bytes + 63) / 64 * 64;
+    pool.parallel_for(w.n_expert, [&](int64_t e, int) { pack_matrix(*mats[i], e, e + 1, out); });
+    *views[i] = PackedMatrix{mats[i]->type, mats[i]->rows, mats[i]->cols, out};
+    at += bytes;
   }
   return buf;
 }

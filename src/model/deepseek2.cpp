@@ -113,7 +113,8 @@ void DeepSeek2::repack_experts() {
   uint64_t bytes = 0;
   for (const LayerWeights& l : w_.layers) {
     for (const cpu::Matrix* m : {&l.experts.gate, &l.experts.up, &l.experts.down}) {
-      if (l.experts.n_expert > 0 && m->type == gguf::GgmlType::Q4_K) bytes += l.experts.n_expert * m->bytes();
+      if (l.experts.n_expert > 0 && cpu::packable(m->type))
+        bytes += l.experts.n_expert * cpu::PackedMatrix{m->type, m->rows, m->cols, nullptr}.bytes();
     }
   }
   if (bytes == 0) return;
@@ -121,12 +122,12 @@ void DeepSeek2::repack_experts() {
   const uint64_t available = system_info().memory_available;
   if (bytes > available / 10 * 9) {
     log::warn(
-        "Q4_K experts ({}) not repacked for AVX-512 VNNI: only {} of memory available; the kernels "
+        "Q4_K/Q6_K experts ({}) not repacked for AVX-512 VNNI: only {} of memory available; the kernels "
         "read them in the file's layout (slower prefill)",
         human_bytes(bytes), human_bytes(available));
     return;
   }
-  Progress progress("repacking Q4_K experts", bytes, bytes >= (uint64_t{1} << 30));
+  Progress progress("repacking experts", bytes, bytes >= (uint64_t{1} << 30));
   for (LayerWeights& l : w_.layers) {
     if (l.experts.n_expert == 0) continue;
     w_.packed.push_back(cpu::pack_experts(l.experts, *pool_));
@@ -134,7 +135,7 @@ void DeepSeek2::repack_experts() {
   }
   progress.finish();
   repacked_bytes_ = bytes;
-  log::info("Q4_K experts repacked for AVX-512 VNNI: {}", human_bytes(bytes));
+  log::info("Q4_K/Q6_K experts repacked for AVX-512 VNNI: {}", human_bytes(bytes));
 }
 
 Status DeepSeek2::forward(const std::vector<BatchToken>& batch, std::vector<float>& logits) {

@@ -136,13 +136,13 @@ TEST(QuantizedCopy, TypesFollowTheScheme) {
   EXPECT_EQ(g.tensor("blk.0.attn_q.weight")->type, gguf::GgmlType::Q8_0);
 }
 
-// On AVX-512 VNNI CPUs the Q4_K experts are repacked at load; the logits must be those of the file's layout
-// up to the rounding of a different summation order.
+// On AVX-512 VNNI CPUs the Q4_K and Q6_K experts (Q4_K_M's gate/up and down) are repacked at load; the logits
+// must be those of the file's layout up to the rounding of a different summation order.
 TEST(QuantizedCopy, RepackedExpertsGiveTheFileLayoutsLogits) {
   const std::string base = test::golden_dir() + "/models/tiny-v3-f32";
-  const std::string out = test::temp_path("repack-q4_k.gguf");
+  const std::string out = test::temp_path("repack-q4_k_m.gguf");
   QuantizeFileOptions qo;
-  qo.scheme = WeightScheme::kQ4_K;
+  qo.scheme = WeightScheme::kQ4_K_M;
   qo.progress = false;
   ASSERT_TRUE(quantize_file(base + ".gguf", out, qo).ok());
   const auto tokens = read_all<int32_t>(base + ".tokens.i32");

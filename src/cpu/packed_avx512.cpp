@@ -1,0 +1,267 @@
+// The product of packed Q4_K and Q6_K rows (packed.h) with up to 6 tokens per pass, AVX-512 VNNI: as the
+// batched kernel of gemm.h, weight rows in the 16 lanes and each token's 4 activation bytes broadcast, but
+// the levels come from memory nearly ready to use (a mask, a shift or two and a merge per 64-byte load)
+// instead of being transposed per call. The scales of a unit's 16 rows are decoded in vectors once per unit,
+// for all the passes over its tokens.
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <vector>
+
+#include "cpu/packed.h"
+#include "cpu/scratch.h"
+#include "cpu/x86.h"
+#include "quant/blocks.h"
+
+namespace onecard::cpu {
+namespace {
+
+constexpr int kTokens = 6;
+constexpr int kLanes = 16;
+constexpr int kAhead = 2;  // units ahead the first pass over a unit prefetches
+
+// Per panel, the 16 rows' float scale s and offset m of each sub-block (m only for Q4_K).
+struct Scales {
+  alignas(64) float s[16][kLanes];
+  alignas(64) float m[8][kLanes];
+};
+
+struct Pass {
+  const uint8_t* piece[2];       // panel g's piece of this unit
+  const Scales* scales[2];       // and its scales
+  const uint8_t* act[kTokens];   // each token's activation levels of this unit
+  const uint8_t* side[kTokens];  // each token's per-sub-block sums of this unit (token_side)
+  float da[kTokens];             // each token's activation scale of this unit
+  float* y[kTokens];             // each token's sums of the block's rows (aligned)
+  bool first;                    // y is written, not accumulated
+  const char* prefetch;          // lines to ask for, per_sub of them per sub-block
+  int per_sub;
+};
+
+ONECARD_AVX512 inline __m512 load_halves(const uint8_t* p) {
+  return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(p)));
+}
+
+// Byte i of each dword of v, as floats (signed bytes when SIGNED).
+template <bool SIGNED>
+ONECARD_AVX512 inline __m512 byte_of(__m512i v, int i) {
+  const __m512i up = _mm512_sllv_epi32(v, _mm512_set1_epi32(24 - 8 * i));
+  return _mm512_cvtepi32_ps(SIGNED ? _mm512_srai_epi32(up, 24) : _mm512_srli_epi32(up, 24));
+}
+
+ONECARD_AVX512 inline void store_f(const __m512 v, float* out) {
+  _mm512_store_ps(out, v);
+}
+
+template <int G, int T>
+ONECARD_AVX512 inline void finish_unit(const Pass& p, __m512 (&f)[G][T]) {
+  for (int t = 0; t < T; ++t) {
+    const __m512 da = _mm512_set1_ps(p.da[t]);
+    for (int g = 0; g < G; ++g) {
+      float* y = p.y[t] + g * kLanes;
+      store_f(p.first ? _mm512_mul_ps(f[g][t], da) : _mm512_fmadd_ps(f[g][t], da, _mm512_load_ps(y)), y);
+    }
+  }
+}
+
+ONECARD_AVX512 inline void prefetch_for(const Pass& p, int sub) {
+  for (int l = 0; l < p.per_sub; ++l) _mm_prefetch(p.prefetch + 64 * (sub * p.per_sub + l), _MM_HINT_T0);
+}
+
+// Q4_K: w = s * q + m per 32-element sub-block, s = d * scale and m = -dmin * min (6 bits each).
+struct Q4K {
+  static constexpr int kSubs = 8;
+
+  ONECARD_AVX512 static void scales(const uint8_t* piece, Scales& out) {
+    const __m512 d = load_halves(piece + 2048);
+    const __m512 neg_dmin = _mm512_sub_ps(_mm512_setzero_ps(), load_halves(piece + 2080));
+    const __m512i v0 = _mm512_load_si512(piece + 2112), v1 = _mm512_load_si512(piece + 2176),
+                  v2 = _mm512_load_si512(piece + 2240);
+    const __m512i c3f = _mm512_set1_epi32(0x3f3f3f3f), c0f = _mm512_set1_epi32(0x0f0f0f0f),
+                  c30 = _mm512_set1_epi32(0x30303030);
+    // Four 6-bit values per lane in each: the scales and mins of sub-blocks 0-3 and 4-7 (x86::k_scales_mins).
+    const __m512i sc[2] = {
+        _mm512_and_si512(v0, c3f),
+        _mm512_or_si512(_mm512_and_si512(v2, c0f), _mm512_and_si512(_mm512_srli_epi32(v0, 2), c30))};
+    const __m512i mn[2] = {_mm512_and_si512(v1, c3f),
+                           _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(v2, 4), c0f),
+                                           _mm512_and_si512(_mm512_srli_epi32(v1, 2), c30))};
+    for (int h = 0; h < 2; ++h) {
+      for (int i = 0; i < 4; ++i) {
+        store_f(_mm512_mul_ps(byte_of<false>(sc[h], i), d), out.s[4 * h + i]);
+        store_f(_mm512_mul_ps(byte_of<false>(mn[h], i), neg_dmin), out.m[4 * h + i]);
+      }
+    }
+  }
+
+  template <int G, int T>
+  ONECARD_AVX512 static void pass(const Pass& p) {
+    const __m512i low = _mm512_set1_epi8(0x0f);
+    __m512 f[G][T];
+    for (int b = 0; b < kSubs; ++b) {
+      prefetch_for(p, b);
+      __m512i dot[G][T];
+      for (int t = 0; t < T; ++t) {
+        for (int g = 0; g < G; ++g) dot[g][t] = _mm512_setzero_si512();
+      }
+      for (int k = 0; k < 8; ++k) {
+        __m512i w[G];
+        for (int g = 0; g < G; ++g) {
+          const __m512i v = _mm512_load_si512(p.piece[g] + ((b / 2) * 8 + k) * 64);
+          w[g] = _mm512_and_si512(b % 2 == 0 ? v : _mm512_srli_epi16(v, 4), low);
+        }
+        for (int t = 0; t < T; ++t) {
+          const __m512i a =
+              _mm512_set1_epi32(static_cast<int32_t>(quant::load_u32(p.act[t] + 32 * b + 4 * k)));
+          for (int g = 0; g < G; ++g) dot[g][t] = _mm512_dpbusd_epi32(dot[g][t], w[g], a);
+        }
+      }
+      for (int g = 0; g < G; ++g) {
+        const __m512 sv = _mm512_load_ps(p.scales[g]->s[b]), mv = _mm512_load_ps(p.scales[g]->m[b]);
+        for (int t = 0; t < T; ++t) {
+          const __m512 v = _mm512_cvtepi32_ps(dot[g][t]);
+          f[g][t] = b == 0 ? _mm512_mul_ps(v, sv) : _mm512_fmadd_ps(v, sv, f[g][t]);
+          float asum;
+          std::memcpy(&asum, p.side[t] + 4 * b, 4);
+          f[g][t] = _mm512_fmadd_ps(mv, _mm512_set1_ps(asum), f[g][t]);
+        }
+      }
+    }
+    finish_unit(p, f);
+  }
+};
+
+// Q6_K: w = s * (q - 32) per 16-element sub-block, s = d * scale (signed 8 bits), q = 4 low bits from ql and
+// 2 high bits from qh. Element 128h + 32i + l has its low bits in ql[64h + 32(i & 1) + l] (high nibble when
+// i >= 2) and its high bits in qh[32h + l], bits 2i and 2i + 1.
+struct Q6K {
+  static constexpr int kSubs = 16;
+
+  ONECARD_AVX512 static void scales(const uint8_t* piece, Scales& out) {
+    const __m512 d = load_halves(piece + 3328);
+    for (int v = 0; v < 4; ++v) {
+      const __m512i sc = _mm512_load_si512(piece + 3072 + 64 * v);
+      for (int i = 0; i < 4; ++i) store_f(_mm512_mul_ps(byte_of<true>(sc, i), d), out.s[4 * v + i]);
+    }
+  }
+
+  template <int G, int T>
+  ONECARD_AVX512 static void pass(const Pass& p) {
+    const __m512i low = _mm512_set1_epi8(0x0f), high = _mm512_set1_epi8(0x30);
+    __m512 f[G][T];
+    for (int b = 0; b < kSubs; ++b) {
+      prefetch_for(p, b);
+      const int h = b / 8, i = (b % 8) / 2;
+      __m512i dot[G][T];
+      for (int t = 0; t < T; ++t) {
+        // The zero point, exactly: the sum starts from -32 times the token's sum over the sub-block.
+        const __m512i start = _mm512_set1_epi32(static_cast<int32_t>(quant::load_u32(p.side[t] + 4 * b)));
+        for (int g = 0; g < G; ++g) dot[g][t] = start;
+      }
+      for (int kk = 0; kk < 4; ++kk) {
+        const int k = 4 * (b % 2) + kk;
+        __m512i w[G];
+        for (int g = 0; g < G; ++g) {
+          const __m512i ql = _mm512_load_si512(p.piece[g] + (16 * h + 8 * (i & 1) + k) * 64);
+          const __m512i qh = _mm512_load_si512(p.piece[g] + 2048 + (8 * h + k) * 64);
+          const __m512i lo = i >= 2 ? _mm512_srli_epi16(ql, 4) : ql;
+          // Bits 2i, 2i + 1 of qh moved to bits 4, 5 (16-bit shifts: what crosses bytes is masked off).
+          const __m512i hi = _mm512_and_si512(i == 0   ? _mm512_slli_epi16(qh, 4)
+                                              : i == 1 ? _mm512_slli_epi16(qh, 2)
+                                              : i == 2 ? qh
+                                                       : _mm512_srli_epi16(qh, 2),
+                                              high);
+          w[g] = _mm512_ternarylogic_epi32(low, lo, hi, 0xca);  // low ? lo : hi
+        }
+        for (int t = 0; t < T; ++t) {
+          const __m512i a = _mm512_set1_epi32(
+              static_cast<int32_t>(quant::load_u32(p.act[t] + 128 * h + 32 * i + 16 * (b % 2) + 4 * kk)));
+          for (int g = 0; g < G; ++g) dot[g][t] = _mm512_dpbusd_epi32(dot[g][t], w[g], a);
+        }
+      }
+      for (int g = 0; g < G; ++g) {
+        const __m512 sv = _mm512_load_ps(p.scales[g]->s[b]);
+        for (int t = 0; t < T; ++t) {
+          const __m512 v = _mm512_cvtepi32_ps(dot[g][t]);
+          f[g][t] = b == 0 ? _mm512_mul_ps(v, sv) : _mm512_fmadd_ps(v, sv, f[g][t]);
+        }
+      }
+    }
+    finish_unit(p, f);
+  }
+};
+
+using PassFn = void (*)(const Pass&);
+
+template <class F, int G>
+PassFn by_tokens(int t) {
+  switch (t) {
+    case 1:
+      return F::template pass<G, 1>;
+    case 2:
+      return F::template pass<G, 2>;
+    case 3:
+      return F::template pass<G, 3>;
+    case 4:
+      return F::template pass<G, 4>;
+    case 5:
+      return F::template pass<G, 5>;
+    default:
+      return F::template pass<G, 6>;
+  }
+}
+
+template <class F>
+void gemm_block(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, int64_t ldy) {
+  const int groups = p.panels(b);
+  const int64_t rows = std::min(kPackedBlockRows, p.rows - b * kPackedBlockRows), units = p.units();
+  const size_t piece = p.piece(), unit_stride = groups * piece;
+  const uint8_t* block = p.block(b);
+  thread_local std::vector<float> acc_buf;
+  float* acc = grow(acc_buf, static_cast<size_t>(tokens.count * 2 * kLanes) + kLanes);
+  acc += (16 - reinterpret_cast<uintptr_t>(acc) / 4 % 16) % 16;  // 64-byte aligned
+  alignas(64) static thread_local Scales scales[2];
+  constexpr size_t act_stride = sizeof(quant::BlockQ8_K), levels_at = offsetof(quant::BlockQ8_K, qs);
+  const size_t da_at = static_cast<size_t>(units * F::kSubs) * 4;
+  const int per_sub = static_cast<int>((unit_stride / 64 + F::kSubs - 1) / F::kSubs);
+  auto pass_for = [groups](int nt) { return groups == 2 ? by_tokens<F, 2>(nt) : by_tokens<F, 1>(nt); };
+  const PassFn full = pass_for(kTokens);
+
+  for (int64_t u = 0; u < units; ++u) {
+    Pass ps{};
+    for (int g = 0; g < groups; ++g) {
+      ps.piece[g] = block + u * unit_stride + g * piece;
+      F::scales(ps.piece[g], scales[g]);
+      ps.scales[g] = &scales[g];
+    }
+    ps.first = u == 0;
+    // The stream runs on into the next block, which is usually this thread's next task.
+    ps.prefetch = reinterpret_cast<const char*>(block + (u + kAhead) * unit_stride);
+    ps.per_sub = per_sub;
+    for (int64_t t0 = 0; t0 < tokens.count; t0 += kTokens) {
+      const int nt = static_cast<int>(std::min<int64_t>(kTokens, tokens.count - t0));
+      for (int t = 0; t < nt; ++t) {
+        ps.act[t] = tokens.act[t0 + t] + u * act_stride + levels_at;
+        ps.side[t] = tokens.side[t0 + t] + u * F::kSubs * 4;
+        std::memcpy(&ps.da[t], tokens.side[t0 + t] + da_at + u * 4, 4);
+        ps.y[t] = acc + (t0 + t) * 2 * kLanes;
+      }
+      (nt == kTokens ? full : pass_for(nt))(ps);
+      ps.per_sub = 0;  // the first pass asked for the lines
+    }
+  }
+  gemm_detail::store_rows(acc, tokens.count, rows, y, ldy);
+}
+
+}  // namespace
+
+void gemm_packed(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, int64_t ldy) {
+  if (tokens.count <= 0) return;
+  if (p.type == gguf::GgmlType::Q4_K) {
+    gemm_block<Q4K>(p, b, tokens, y, ldy);
+  } else {
+    gemm_block<Q6K>(p, b, tokens, y, ldy);
+  }
+}
+
+}  // namespace onecard::cpu
