@@ -64,6 +64,16 @@ ONECARD_AVX512 inline void finish_unit(const Pass& p, __m512 (&f)[G][T]) {
   }
 }
 
+// With few tokens (decode) a sub-block's products would form few long dependency chains; they are split in
+// two.
+template <int G, int T>
+inline constexpr int kChains = G* T <= 4 ? 2 : 1;
+
+template <int C, int G, int T>
+ONECARD_AVX512 inline __m512i chain_sum(const __m512i (&dot)[C][G][T], int g, int t) {
+  return C == 1 ? dot[0][g][t] : _mm512_add_epi32(dot[0][g][t], dot[C - 1][g][t]);
+}
+
 ONECARD_AVX512 inline void prefetch_for(const Pass& p, int sub) {
   for (int l = 0; l < p.per_sub; ++l) _mm_prefetch(p.prefetch + 64 * (sub * p.per_sub + l), _MM_HINT_T0);
 }
@@ -100,9 +110,11 @@ struct Q4K {
     __m512 f[G][T];
     for (int b = 0; b < kSubs; ++b) {
       prefetch_for(p, b);
-      __m512i dot[G][T];
-      for (int t = 0; t < T; ++t) {
-        for (int g = 0; g < G; ++g) dot[g][t] = _mm512_setzero_si512();
+      __m512i dot[kChains<G, T>][G][T];
+      for (int c = 0; c < kChains<G, T>; ++c) {
+        for (int t = 0; t < T; ++t) {
+          for (int g = 0; g < G; ++g) dot[c][g][t] = _mm512_setzero_si512();
+        }
       }
       for (int k = 0; k < 8; ++k) {
         __m512i w[G];
@@ -113,13 +125,16 @@ struct Q4K {
         for (int t = 0; t < T; ++t) {
           const __m512i a =
               _mm512_set1_epi32(static_cast<int32_t>(quant::load_u32(p.act[t] + 32 * b + 4 * k)));
-          for (int g = 0; g < G; ++g) dot[g][t] = _mm512_dpbusd_epi32(dot[g][t], w[g], a);
+          for (int g = 0; g < G; ++g) {
+            __m512i& d = dot[k % kChains<G, T>][g][t];
+            d = _mm512_dpbusd_epi32(d, w[g], a);
+          }
         }
       }
       for (int g = 0; g < G; ++g) {
         const __m512 sv = _mm512_load_ps(p.scales[g]->s[b]), mv = _mm512_load_ps(p.scales[g]->m[b]);
         for (int t = 0; t < T; ++t) {
-          const __m512 v = _mm512_cvtepi32_ps(dot[g][t]);
+          const __m512 v = _mm512_cvtepi32_ps(chain_sum(dot, g, t));
           f[g][t] = b == 0 ? _mm512_mul_ps(v, sv) : _mm512_fmadd_ps(v, sv, f[g][t]);
           float asum;
           std::memcpy(&asum, p.side[t] + 4 * b, 4);
@@ -152,11 +167,14 @@ struct Q6K {
     for (int b = 0; b < kSubs; ++b) {
       prefetch_for(p, b);
       const int h = b / 8, i = (b % 8) / 2;
-      __m512i dot[G][T];
+      __m512i dot[kChains<G, T>][G][T];
       for (int t = 0; t < T; ++t) {
         // The zero point, exactly: the sum starts from -32 times the token's sum over the sub-block.
         const __m512i start = _mm512_set1_epi32(static_cast<int32_t>(quant::load_u32(p.side[t] + 4 * b)));
-        for (int g = 0; g < G; ++g) dot[g][t] = start;
+        for (int g = 0; g < G; ++g) {
+          dot[0][g][t] = start;
+          for (int c = 1; c < kChains<G, T>; ++c) dot[c][g][t] = _mm512_setzero_si512();
+        }
       }
       for (int kk = 0; kk < 4; ++kk) {
         const int k = 4 * (b % 2) + kk;
@@ -176,13 +194,16 @@ struct Q6K {
         for (int t = 0; t < T; ++t) {
           const __m512i a = _mm512_set1_epi32(
               static_cast<int32_t>(quant::load_u32(p.act[t] + 128 * h + 32 * i + 16 * (b % 2) + 4 * kk)));
-          for (int g = 0; g < G; ++g) dot[g][t] = _mm512_dpbusd_epi32(dot[g][t], w[g], a);
+          for (int g = 0; g < G; ++g) {
+            __m512i& d = dot[kk % kChains<G, T>][g][t];
+            d = _mm512_dpbusd_epi32(d, w[g], a);
+          }
         }
       }
       for (int g = 0; g < G; ++g) {
         const __m512 sv = _mm512_load_ps(p.scales[g]->s[b]);
         for (int t = 0; t < T; ++t) {
-          const __m512 v = _mm512_cvtepi32_ps(dot[g][t]);
+          const __m512 v = _mm512_cvtepi32_ps(chain_sum(dot, g, t));
           f[g][t] = b == 0 ? _mm512_mul_ps(v, sv) : _mm512_fmadd_ps(v, sv, f[g][t]);
         }
       }
