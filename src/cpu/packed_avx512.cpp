@@ -4,6 +4,7 @@
 // instead of being transposed per call. The scales of a unit's 16 rows are decoded in vectors once per unit,
 // for all the passes over its tokens.
 #include <algorithm>
+#include <cassert>
 #include <cstddef>
 #include <cstring>
 #include <vector>
@@ -27,15 +28,16 @@ struct Scales {
 };
 
 struct Pass {
-  const uint8_t* piece[2];       // panel g's piece of this unit
-  const Scales* scales[2];       // and its scales
-  const uint8_t* act[kTokens];   // each token's activation levels of this unit
-  const uint8_t* side[kTokens];  // each token's per-sub-block sums of this unit (token_side)
-  float da[kTokens];             // each token's activation scale of this unit
-  float* y[kTokens];             // each token's sums of the block's rows (aligned)
-  bool first;                    // y is written, not accumulated
-  const char* prefetch;          // lines to ask for, per_sub of them per sub-block
-  int per_sub;
+  const uint8_t* piece[2];      // panel g's piece of this unit
+  const Scales* scales[2];      // and its scales
+  const uint8_t* act[kTokens];  // each token's activation levels of this unit
+  // Each token's per-sub-block sums of this unit (token_side's 4 bytes: a float for Q4_K, an int32 for Q6_K),
+  // copied here so that the kernel reaches them all from one register.
+  alignas(64) uint32_t side[kTokens][16];
+  float da[kTokens];     // each token's activation scale of this unit
+  float* y[kTokens];     // each token's sums of the block's rows (aligned)
+  bool first;            // y is written, not accumulated
+  const char* prefetch;  // lines to ask for across the sub-blocks (the unit kAhead ahead), or null
 };
 
 ONECARD_AVX512 inline __m512 load_halves(const uint8_t* p) {
@@ -74,13 +76,18 @@ ONECARD_AVX512 inline __m512i chain_sum(const __m512i (&dot)[C][G][T], int g, in
   return C == 1 ? dot[0][g][t] : _mm512_add_epi32(dot[0][g][t], dot[C - 1][g][t]);
 }
 
+// Sub-block `sub`'s share of the lines of G pieces of `piece` bytes.
+template <int G, size_t kPiece, int kSubs>
 ONECARD_AVX512 inline void prefetch_for(const Pass& p, int sub) {
-  for (int l = 0; l < p.per_sub; ++l) _mm_prefetch(p.prefetch + 64 * (sub * p.per_sub + l), _MM_HINT_T0);
+  constexpr int kLines = static_cast<int>((G * kPiece / 64 + kSubs - 1) / kSubs);
+  if (p.prefetch == nullptr) return;
+  for (int l = 0; l < kLines; ++l) _mm_prefetch(p.prefetch + 64 * (sub * kLines + l), _MM_HINT_T0);
 }
 
 // Q4_K: w = s * q + m per 32-element sub-block, s = d * scale and m = -dmin * min (6 bits each).
 struct Q4K {
   static constexpr int kSubs = 8;
+  static constexpr size_t kPiece = 2304;
 
   ONECARD_AVX512 static void scales(const uint8_t* piece, Scales& out) {
     const __m512 d = load_halves(piece + 2048);
@@ -109,7 +116,7 @@ struct Q4K {
     const __m512i low = _mm512_set1_epi8(0x0f);
     __m512 f[G][T];
     for (int b = 0; b < kSubs; ++b) {
-      prefetch_for(p, b);
+      prefetch_for<G, kPiece, kSubs>(p, b);
       __m512i dot[kChains<G, T>][G][T];
       for (int c = 0; c < kChains<G, T>; ++c) {
         for (int t = 0; t < T; ++t) {
@@ -137,7 +144,7 @@ struct Q4K {
           const __m512 v = _mm512_cvtepi32_ps(chain_sum(dot, g, t));
           f[g][t] = b == 0 ? _mm512_mul_ps(v, sv) : _mm512_fmadd_ps(v, sv, f[g][t]);
           float asum;
-          std::memcpy(&asum, p.side[t] + 4 * b, 4);
+          std::memcpy(&asum, &p.side[t][b], 4);
           f[g][t] = _mm512_fmadd_ps(mv, _mm512_set1_ps(asum), f[g][t]);
         }
       }
@@ -151,6 +158,7 @@ struct Q4K {
 // i >= 2) and its high bits in qh[32h + l], bits 2i and 2i + 1.
 struct Q6K {
   static constexpr int kSubs = 16;
+  static constexpr size_t kPiece = 3392;
 
   ONECARD_AVX512 static void scales(const uint8_t* piece, Scales& out) {
     const __m512 d = load_halves(piece + 3328);
@@ -165,12 +173,12 @@ struct Q6K {
     const __m512i low = _mm512_set1_epi8(0x0f), high = _mm512_set1_epi8(0x30);
     __m512 f[G][T];
     for (int b = 0; b < kSubs; ++b) {
-      prefetch_for(p, b);
+      prefetch_for<G, kPiece, kSubs>(p, b);
       const int h = b / 8, i = (b % 8) / 2;
       __m512i dot[kChains<G, T>][G][T];
       for (int t = 0; t < T; ++t) {
         // The zero point, exactly: the sum starts from -32 times the token's sum over the sub-block.
-        const __m512i start = _mm512_set1_epi32(static_cast<int32_t>(quant::load_u32(p.side[t] + 4 * b)));
+        const __m512i start = _mm512_set1_epi32(static_cast<int32_t>(p.side[t][b]));
         for (int g = 0; g < G; ++g) {
           dot[0][g][t] = start;
           for (int c = 1; c < kChains<G, T>; ++c) dot[c][g][t] = _mm512_setzero_si512();
@@ -237,6 +245,7 @@ void gemm_block(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, i
   const int groups = p.panels(b);
   const int64_t rows = std::min(kPackedBlockRows, p.rows - b * kPackedBlockRows), units = p.units();
   const size_t piece = p.piece(), unit_stride = groups * piece;
+  assert(piece == F::kPiece);
   const uint8_t* block = p.block(b);
   thread_local std::vector<float> acc_buf;
   float* acc = grow(acc_buf, static_cast<size_t>(tokens.count * 2 * kLanes) + kLanes);
@@ -244,7 +253,6 @@ void gemm_block(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, i
   alignas(64) static thread_local Scales scales[2];
   constexpr size_t act_stride = sizeof(quant::BlockQ8_K), levels_at = offsetof(quant::BlockQ8_K, qs);
   const size_t da_at = static_cast<size_t>(units * F::kSubs) * 4;
-  const int per_sub = static_cast<int>((unit_stride / 64 + F::kSubs - 1) / F::kSubs);
   auto pass_for = [groups](int nt) { return groups == 2 ? by_tokens<F, 2>(nt) : by_tokens<F, 1>(nt); };
   const PassFn full = pass_for(kTokens);
 
@@ -258,17 +266,16 @@ void gemm_block(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, i
     ps.first = u == 0;
     // The stream runs on into the next block, which is usually this thread's next task.
     ps.prefetch = reinterpret_cast<const char*>(block + (u + kAhead) * unit_stride);
-    ps.per_sub = per_sub;
     for (int64_t t0 = 0; t0 < tokens.count; t0 += kTokens) {
       const int nt = static_cast<int>(std::min<int64_t>(kTokens, tokens.count - t0));
       for (int t = 0; t < nt; ++t) {
         ps.act[t] = tokens.act[t0 + t] + u * act_stride + levels_at;
-        ps.side[t] = tokens.side[t0 + t] + u * F::kSubs * 4;
+        std::memcpy(ps.side[t], tokens.side[t0 + t] + u * F::kSubs * 4, F::kSubs * 4);
         std::memcpy(&ps.da[t], tokens.side[t0 + t] + da_at + u * 4, 4);
         ps.y[t] = acc + (t0 + t) * 2 * kLanes;
       }
       (nt == kTokens ? full : pass_for(nt))(ps);
-      ps.per_sub = 0;  // the first pass asked for the lines
+      ps.prefetch = nullptr;  // the first pass asked for the lines
     }
   }
   gemm_detail::store_rows(acc, tokens.count, rows, y, ldy);
