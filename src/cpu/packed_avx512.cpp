@@ -266,8 +266,11 @@ void gemm_block(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, i
     ps.first = u == 0;
     // The stream runs on into the next block, which is usually this thread's next task.
     ps.prefetch = reinterpret_cast<const char*>(block + (u + kAhead) * unit_stride);
-    for (int64_t t0 = 0; t0 < tokens.count; t0 += kTokens) {
-      const int nt = static_cast<int>(std::min<int64_t>(kTokens, tokens.count - t0));
+    // As many passes as kTokens allows, of balanced sizes: a pass of one or two tokens leaves most of the
+    // arithmetic units waiting.
+    const int64_t passes = (tokens.count + kTokens - 1) / kTokens;
+    for (int64_t t0 = 0, left = passes; t0 < tokens.count; --left) {
+      const int nt = static_cast<int>((tokens.count - t0 + left - 1) / left);
       for (int t = 0; t < nt; ++t) {
         ps.act[t] = tokens.act[t0 + t] + u * act_stride + levels_at;
         std::memcpy(ps.side[t], tokens.side[t0 + t] + u * F::kSubs * 4, F::kSubs * 4);
@@ -276,6 +279,7 @@ void gemm_block(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, i
       }
       (nt == kTokens ? full : pass_for(nt))(ps);
       ps.prefetch = nullptr;  // the first pass asked for the lines
+      t0 += nt;
     }
   }
   gemm_detail::store_rows(acc, tokens.count, rows, y, ldy);
