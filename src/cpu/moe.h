@@ -33,7 +33,7 @@ struct ExpertWeights {
 
 // Repacks every Q4_K and Q6_K tensor of w (packed.h) into one buffer, which the caller keeps as long as w,
 // and points w's packed views at it. Worth it only where active_isa() is AVX-512 VNNI; the buffer is empty
-// when no tensor has a packed layout.
+// when no tensor has a packed layout, or when its memory cannot be had (w is then left as it was).
 PackedBuffer pack_experts(ExpertWeights& w, ThreadPool& pool);
 
 // Buffers reused across calls so that the hot path allocates only when a batch is larger than any before.

@@ -19,6 +19,7 @@ PackedBuffer pack_experts(ExpertWeights& w, ThreadPool& pool) {
   for (const Matrix* m : mats) total += packed_bytes(*m, w.n_expert);
   if (total == 0) return {};
   PackedBuffer buf = allocate_packed(total);
+  if (buf.data == nullptr) return {};
   size_t at = 0;
   for (int i = 0; i < 3; ++i) {
     const size_t bytes = packed_bytes(*mats[i], w.n_expert);

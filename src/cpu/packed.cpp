@@ -6,7 +6,6 @@
 #include <cassert>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
 namespace onecard::cpu {
 namespace {
@@ -64,7 +63,7 @@ PackedBuffer allocate_packed(size_t bytes) {
   constexpr size_t kAlign = size_t{2} << 20;
   const size_t rounded = (bytes + kAlign - 1) / kAlign * kAlign;
   auto* p = static_cast<uint8_t*>(std::aligned_alloc(kAlign, rounded == 0 ? kAlign : rounded));
-  if (p == nullptr) throw std::bad_alloc();
+  if (p == nullptr) return {};
   madvise(p, rounded, MADV_HUGEPAGE);
   PackedBuffer out;
   out.data.reset(p);

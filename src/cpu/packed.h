@@ -63,6 +63,7 @@ struct PackedBuffer {
   std::unique_ptr<uint8_t, Free> data;
   size_t bytes = 0;
 };
+// Empty (data null) when the memory cannot be had.
 PackedBuffer allocate_packed(size_t bytes);
 
 // Packs matrices [first, last) of the `count` matrices of w's shape and type lying one after another from

@@ -128,14 +128,24 @@ void DeepSeek2::repack_experts() {
     return;
   }
   Progress progress("repacking experts", bytes, bytes >= (uint64_t{1} << 30));
+  uint64_t done = 0;
   for (LayerWeights& l : w_.layers) {
     if (l.experts.n_expert == 0) continue;
-    w_.packed.push_back(cpu::pack_experts(l.experts, *pool_));
-    progress.advance(w_.packed.back().bytes);
+    cpu::PackedBuffer packed = cpu::pack_experts(l.experts, *pool_);
+    if (packed.data == nullptr && (cpu::packable(l.experts.gate.type) || cpu::packable(l.experts.up.type) ||
+                                   cpu::packable(l.experts.down.type))) {
+      // The layers packed so far keep their copies; the rest read the file.
+      log::warn("out of memory after repacking {} of experts; the remaining layers read the file's layout",
+                human_bytes(done));
+      break;
+    }
+    done += packed.bytes;
+    progress.advance(packed.bytes);
+    w_.packed.push_back(std::move(packed));
   }
   progress.finish();
-  repacked_bytes_ = bytes;
-  log::info("Q4_K/Q6_K experts repacked for AVX-512 VNNI: {}", human_bytes(bytes));
+  repacked_bytes_ = done;
+  log::info("Q4_K/Q6_K experts repacked for AVX-512 VNNI: {}", human_bytes(done));
 }
 
 Status DeepSeek2::forward(const std::vector<BatchToken>& batch, std::vector<float>& logits) {
