@@ -110,7 +110,11 @@ BENCHMARK(BM_MoeV3Q4KMixRepacked)->Arg(1)->Arg(512)->Unit(benchmark::kMillisecon
 void BM_MoeV3Q2K(benchmark::State& state) {
   moe_v3(state, GgmlType::Q2_K, GgmlType::Q2_K);
 }
-BENCHMARK(BM_MoeV3Q2K)->Arg(1)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_MoeV3Q2K)->Arg(1)->Arg(16)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
+void BM_MoeV3Q2KRepacked(benchmark::State& state) {
+  moe_v3(state, GgmlType::Q2_K, GgmlType::Q2_K, true);
+}
+BENCHMARK(BM_MoeV3Q2KRepacked)->Arg(1)->Arg(16)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 void BM_MoeV3IQ2XXS(benchmark::State& state) {
   moe_v3(state, GgmlType::IQ2_XXS, GgmlType::IQ2_XXS);

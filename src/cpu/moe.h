@@ -20,8 +20,8 @@ struct ExpertWeights {
   Matrix up;    // rows = ff, cols = d
   Matrix down;  // rows = d, cols = ff
   int64_t n_expert = 0;
-  // Q4_K and Q6_K tensors repacked for the AVX-512 VNNI kernels (pack_experts), or empty. The matrices above
-  // stay valid: other ISAs read them.
+  // Q2_K, Q4_K and Q6_K tensors repacked for the AVX-512 VNNI kernels (pack_experts), or empty. The matrices
+  // above stay valid: other ISAs read them.
   PackedMatrix gate_packed, up_packed, down_packed;
 
   Matrix expert(const Matrix& m, int64_t e) const {
@@ -31,8 +31,8 @@ struct ExpertWeights {
   }
 };
 
-// Repacks every Q4_K and Q6_K tensor of w (packed.h) into one buffer, which the caller keeps as long as w,
-// and points w's packed views at it. Worth it only where active_isa() is AVX-512 VNNI; the buffer is empty
+// Repacks every Q2_K, Q4_K and Q6_K tensor of w (packed.h) into one buffer, which the caller keeps as long as
+// w, and points w's packed views at it. Worth it only where active_isa() is AVX-512 VNNI; the buffer is empty
 // when no tensor has a packed layout, or when its memory cannot be had (w is then left as it was).
 PackedBuffer pack_experts(ExpertWeights& w, ThreadPool& pool);
 

@@ -1,4 +1,4 @@
-// Repacking a layer's Q4_K and Q6_K experts at load (packed.h).
+// Repacking a layer's Q2_K, Q4_K and Q6_K experts at load (packed.h).
 #include "cpu/moe.h"
 
 namespace onecard::cpu {

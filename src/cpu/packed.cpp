@@ -1,4 +1,4 @@
-// Moving Q4_K and Q6_K rows into the packed layout (packed.h) and back, and the memory that holds them.
+// Moving Q2_K, Q4_K and Q6_K rows into the packed layout (packed.h) and back, and the memory that holds them.
 #include "cpu/packed.h"
 
 #include <sys/mman.h>
@@ -23,10 +23,13 @@ struct Layout {
 };
 
 constexpr Layout kQ4K{144, 2304, {{16, 128, 0}, {0, 2, 2048}, {2, 2, 2080}, {4, 12, 2112}}, 4};
+constexpr Layout kQ2K{84, 1344, {{16, 64, 0}, {0, 16, 1024}, {80, 2, 1280}, {82, 2, 1312}}, 4};
 constexpr Layout kQ6K{210, 3392, {{0, 128, 0}, {128, 64, 2048}, {192, 16, 3072}, {208, 2, 3328}}, 4};
 
 const Layout* layout_of(gguf::GgmlType type) {
   switch (type) {
+    case gguf::GgmlType::Q2_K:
+      return &kQ2K;
     case gguf::GgmlType::Q4_K:
       return &kQ4K;
     case gguf::GgmlType::Q6_K:

@@ -1,6 +1,7 @@
-// Q4_K and Q6_K weights repacked at load for the AVX-512 VNNI kernels, so that neither prefill nor decode
-// transposes rows while it multiplies. The bytes are the file's own, moved: a Q4_K matrix whose rows are a
-// multiple of 16 takes exactly its size in the file, a Q6_K one 1% more (padding that keeps vectors aligned).
+// Q2_K, Q4_K and Q6_K weights repacked at load for the AVX-512 VNNI kernels, so that neither prefill nor
+// decode transposes rows while it multiplies. The bytes are the file's own, moved: a Q2_K or Q4_K matrix
+// whose rows are a multiple of 16 takes exactly its size in the file, a Q6_K one 1% more (padding that keeps
+// vectors aligned).
 //
 // Rows go in blocks of 32 (the last block may be shorter), and a block's data is one contiguous stream, unit
 // (256 columns) after unit, which the hardware prefetcher follows and the next block continues. Within a
@@ -9,6 +10,8 @@
 //   Q4_K (2304 bytes): qs as 32 vectors (vector v: bytes 4v..4v+3; low nibbles are 4 columns of sub-block
 //     2 * (v / 8), high nibbles the same columns of the next sub-block); d of the 16 rows (fp16) at 2048,
 //     dmin at 2080; the 12 scale bytes as 3 vectors at 2112.
+//   Q2_K (1344 bytes): qs as 16 vectors (vector 8n + 4h + k: bytes 32n + 16h + 4k.., whose bit pairs 2j are 4
+//     columns of sub-block 8n + 2j + h); the 16 scale bytes as 4 vectors at 1024; d at 1280, dmin at 1312.
 //   Q6_K (3392 bytes): ql as 32 vectors, qh as 16 at 2048, the 16 scales as 4 vectors at 3072, d at 3328,
 //     then 32 bytes of padding.
 // Rows past the end of the matrix are zero (their d is 0).
@@ -68,7 +71,7 @@ PackedBuffer allocate_packed(size_t bytes);
 
 // Packs matrices [first, last) of the `count` matrices of w's shape and type lying one after another from
 // w.data (an expert tensor) into out, which holds count * PackedMatrix{w.type, w.rows, w.cols}.bytes() bytes.
-// w's rows are whole units (every Q4_K and Q6_K row is).
+// w's rows are whole units (every Q2_K, Q4_K and Q6_K row is).
 void pack_matrix(const Matrix& w, int64_t first, int64_t last, uint8_t* out);
 
 // The file's block of row r, unit u, read back from the packed layout into out (the type's block size).

@@ -1,6 +1,6 @@
-// The product of packed Q4_K and Q6_K rows (packed.h) with up to 6 tokens per pass, AVX-512 VNNI: as the
-// batched kernel of gemm.h, weight rows in the 16 lanes and each token's 4 activation bytes broadcast, but
-// the levels come from memory nearly ready to use (a mask, a shift or two and a merge per 64-byte load)
+// The product of packed Q2_K, Q4_K and Q6_K rows (packed.h) with up to 6 tokens per pass, AVX-512 VNNI: as
+// the batched kernel of gemm.h, weight rows in the 16 lanes and each token's 4 activation bytes broadcast,
+// but the levels come from memory nearly ready to use (a mask, a shift or two and a merge per 64-byte load)
 // instead of being transposed per call. The scales of a unit's 16 rows are decoded in vectors once per unit,
 // for all the passes over its tokens.
 #include <algorithm>
@@ -21,10 +21,10 @@ constexpr int kTokens = 6;
 constexpr int kLanes = 16;
 constexpr int kAhead = 2;  // units ahead the first pass over a unit prefetches
 
-// Per panel, the 16 rows' float scale s and offset m of each sub-block (m only for Q4_K).
+// Per panel, the 16 rows' float scale s and offset m of each sub-block (m only for Q2_K and Q4_K).
 struct Scales {
   alignas(64) float s[16][kLanes];
-  alignas(64) float m[8][kLanes];
+  alignas(64) float m[16][kLanes];
 };
 
 struct Pass {
@@ -134,6 +134,70 @@ struct Q4K {
               _mm512_set1_epi32(static_cast<int32_t>(quant::load_u32(p.act[t] + 32 * b + 4 * k)));
           for (int g = 0; g < G; ++g) {
             __m512i& d = dot[k % kChains<G, T>][g][t];
+            d = _mm512_dpbusd_epi32(d, w[g], a);
+          }
+        }
+      }
+      for (int g = 0; g < G; ++g) {
+        const __m512 sv = _mm512_load_ps(p.scales[g]->s[b]), mv = _mm512_load_ps(p.scales[g]->m[b]);
+        for (int t = 0; t < T; ++t) {
+          const __m512 v = _mm512_cvtepi32_ps(chain_sum(dot, g, t));
+          f[g][t] = b == 0 ? _mm512_mul_ps(v, sv) : _mm512_fmadd_ps(v, sv, f[g][t]);
+          float asum;
+          std::memcpy(&asum, &p.side[t][b], 4);
+          f[g][t] = _mm512_fmadd_ps(mv, _mm512_set1_ps(asum), f[g][t]);
+        }
+      }
+    }
+    finish_unit(p, f);
+  }
+};
+
+// Q2_K: w = s * q + m per 16-element sub-block, s = d * (scale & 15) and m = -dmin * (scale >> 4). Element
+// 128n + 32j + 16h + l is bits 2j, 2j + 1 of qs[32n + 16h + l], in sub-block 8n + 2j + h.
+struct Q2K {
+  static constexpr int kSubs = 16;
+  static constexpr size_t kPiece = 1344;
+
+  ONECARD_AVX512 static void scales(const uint8_t* piece, Scales& out) {
+    const __m512 d = load_halves(piece + 1280);
+    const __m512 neg_dmin = _mm512_sub_ps(_mm512_setzero_ps(), load_halves(piece + 1312));
+    const __m512i c0f = _mm512_set1_epi32(0x0f0f0f0f);
+    for (int v = 0; v < 4; ++v) {
+      const __m512i sc = _mm512_load_si512(piece + 1024 + 64 * v);
+      const __m512i lo = _mm512_and_si512(sc, c0f), hi = _mm512_and_si512(_mm512_srli_epi32(sc, 4), c0f);
+      for (int i = 0; i < 4; ++i) {
+        store_f(_mm512_mul_ps(byte_of<false>(lo, i), d), out.s[4 * v + i]);
+        store_f(_mm512_mul_ps(byte_of<false>(hi, i), neg_dmin), out.m[4 * v + i]);
+      }
+    }
+  }
+
+  template <int G, int T>
+  ONECARD_AVX512 static void pass(const Pass& p) {
+    const __m512i three = _mm512_set1_epi8(3);
+    __m512 f[G][T];
+    for (int b = 0; b < kSubs; ++b) {
+      prefetch_for<G, kPiece, kSubs>(p, b);
+      const int n = b / 8, j = (b % 8) / 2, h = b % 2;
+      const __m512i shift = _mm512_set1_epi16(static_cast<int16_t>(2 * j));
+      __m512i dot[kChains<G, T>][G][T];
+      for (int c = 0; c < kChains<G, T>; ++c) {
+        for (int t = 0; t < T; ++t) {
+          for (int g = 0; g < G; ++g) dot[c][g][t] = _mm512_setzero_si512();
+        }
+      }
+      for (int kk = 0; kk < 4; ++kk) {
+        __m512i w[G];
+        for (int g = 0; g < G; ++g) {
+          const __m512i v = _mm512_load_si512(p.piece[g] + (8 * n + 4 * h + kk) * 64);
+          w[g] = _mm512_and_si512(_mm512_srlv_epi16(v, shift), three);
+        }
+        for (int t = 0; t < T; ++t) {
+          const __m512i a = _mm512_set1_epi32(
+              static_cast<int32_t>(quant::load_u32(p.act[t] + 128 * n + 32 * j + 16 * h + 4 * kk)));
+          for (int g = 0; g < G; ++g) {
+            __m512i& d = dot[kk % kChains<G, T>][g][t];
             d = _mm512_dpbusd_epi32(d, w[g], a);
           }
         }
@@ -291,6 +355,8 @@ void gemm_packed(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, 
   if (tokens.count <= 0) return;
   if (p.type == gguf::GgmlType::Q4_K) {
     gemm_block<Q4K>(p, b, tokens, y, ldy);
+  } else if (p.type == gguf::GgmlType::Q2_K) {
+    gemm_block<Q2K>(p, b, tokens, y, ldy);
   } else {
     gemm_block<Q6K>(p, b, tokens, y, ldy);
   }

@@ -122,7 +122,7 @@ void DeepSeek2::repack_experts() {
   const uint64_t available = system_info().memory_available;
   if (bytes > available / 10 * 9) {
     log::warn(
-        "Q4_K/Q6_K experts ({}) not repacked for AVX-512 VNNI: only {} of memory available; the kernels "
+        "Q2_K/Q4_K/Q6_K experts ({}) not repacked for AVX-512 VNNI: only {} of memory available; the kernels "
         "read them in the file's layout (slower prefill)",
         human_bytes(bytes), human_bytes(available));
     return;
@@ -145,7 +145,7 @@ void DeepSeek2::repack_experts() {
   }
   progress.finish();
   repacked_bytes_ = done;
-  log::info("Q4_K/Q6_K experts repacked for AVX-512 VNNI: {}", human_bytes(done));
+  log::info("Q2_K/Q4_K/Q6_K experts repacked for AVX-512 VNNI: {}", human_bytes(done));
 }
 
 Status DeepSeek2::forward(const std::vector<BatchToken>& batch, std::vector<float>& logits) {

@@ -25,8 +25,8 @@ struct LoadOptions {
   KvType kv_type = KvType::kBF16;
   int n_threads = 0;                               // 0: one per logical CPU
   AttentionMode attention = AttentionMode::kAuto;  // kAuto picks the cheaper form per sequence and step
-  // On AVX-512 VNNI CPUs, Q4_K and Q6_K experts are repacked at load (cpu/packed.h) when they fit in the
-  // memory available; otherwise, or with false, the kernels read the mapped file's layout.
+  // On AVX-512 VNNI CPUs, Q2_K, Q4_K and Q6_K experts are repacked at load (cpu/packed.h) when they fit in
+  // the memory available; otherwise, or with false, the kernels read the mapped file's layout.
   bool repack_experts = true;
 };
 

@@ -3,7 +3,8 @@
 // batched kernel. Float formats agree to rounding. Integer formats quantize the hidden rows a second time:
 // where kernels round gate/up differently in the last bit, a hidden value near a level boundary may land one
 // 8-bit level (amax / 127) apart, which moves y by about 1e-4 relative (seen: up to 4e-4); a wrong row,
-// expert or weight moves it by order 1. Q4_K experts run from the file's layout and repacked (pack_experts).
+// expert or weight moves it by order 1. Q2_K, Q4_K and Q6_K experts run from the file's layout and repacked
+// (pack_experts).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -59,9 +60,10 @@ TEST(Moe, MatchesPerTokenComposition) {
   const int64_t d = 256, ff = 512, n_expert = 6;
   const int k = 2;
   const std::pair<GgmlType, GgmlType> formats[] = {
-      {GgmlType::Q4_K, GgmlType::Q6_K},    {GgmlType::Q4_K, GgmlType::Q4_K}, {GgmlType::Q8_0, GgmlType::Q8_0},
-      {GgmlType::Q4_0, GgmlType::Q5_K},    {GgmlType::F32, GgmlType::F32},   {GgmlType::BF16, GgmlType::F16},
-      {GgmlType::IQ2_XS, GgmlType::IQ4_XS}};
+      {GgmlType::Q4_K, GgmlType::Q6_K},     {GgmlType::Q4_K, GgmlType::Q4_K},
+      {GgmlType::Q8_0, GgmlType::Q8_0},     {GgmlType::Q4_0, GgmlType::Q5_K},
+      {GgmlType::F32, GgmlType::F32},       {GgmlType::BF16, GgmlType::F16},
+      {GgmlType::IQ2_XS, GgmlType::IQ4_XS}, {GgmlType::Q2_K, GgmlType::Q2_K}};
   std::vector<std::unique_ptr<ThreadPool>> pools;
   for (int n : {1, 2, 3}) pools.push_back(std::make_unique<ThreadPool>(n));
   for (const auto& [type, down_type] : formats) {

@@ -1,6 +1,6 @@
-// The packed Q4_K and Q6_K layouts: every block reads back as the file's bytes, padding rows are zero, and
-// the packed product equals the scalar row dot on the file's layout for blocks of two panels, of one panel
-// with a partial last panel, and every token count up to two passes and a tail.
+// The packed Q2_K, Q4_K and Q6_K layouts: every block reads back as the file's bytes, padding rows are zero,
+// and the packed product equals the scalar row dot on the file's layout for blocks of two panels, of one
+// panel with a partial last panel, and every token count up to two passes and a tail.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,7 +20,7 @@ namespace {
 
 using gguf::GgmlType;
 
-constexpr GgmlType kTypes[] = {GgmlType::Q4_K, GgmlType::Q6_K};
+constexpr GgmlType kTypes[] = {GgmlType::Q2_K, GgmlType::Q4_K, GgmlType::Q6_K};
 
 struct Packed {
   std::vector<uint8_t> file;
