@@ -84,10 +84,15 @@ ONECARD_AVX512 inline void prefetch_for(const Pass& p, int sub) {
   for (int l = 0; l < kLines; ++l) _mm_prefetch(p.prefetch + 64 * (sub * kLines + l), _MM_HINT_T0);
 }
 
+// Each format gives the weights' shape per unit (kSubs sub-blocks of kSteps 4-column steps, affine or with a
+// zero point), decodes a panel's scales once per unit, and loads the 16 rows' levels of step k of sub-block
+// b, with the offset of the matching 4 activation bytes.
+
 // Q4_K: w = s * q + m per 32-element sub-block, s = d * scale and m = -dmin * min (6 bits each).
 struct Q4K {
-  static constexpr int kSubs = 8;
+  static constexpr int kSubs = 8, kSteps = 8;
   static constexpr size_t kPiece = 2304;
+  static constexpr bool kAffine = true;
 
   ONECARD_AVX512 static void scales(const uint8_t* piece, Scales& out) {
     const __m512 d = load_halves(piece + 2048);
@@ -111,53 +116,19 @@ struct Q4K {
     }
   }
 
-  template <int G, int T>
-  ONECARD_AVX512 static void pass(const Pass& p) {
-    const __m512i low = _mm512_set1_epi8(0x0f);
-    __m512 f[G][T];
-    for (int b = 0; b < kSubs; ++b) {
-      prefetch_for<G, kPiece, kSubs>(p, b);
-      __m512i dot[kChains<G, T>][G][T];
-      for (int c = 0; c < kChains<G, T>; ++c) {
-        for (int t = 0; t < T; ++t) {
-          for (int g = 0; g < G; ++g) dot[c][g][t] = _mm512_setzero_si512();
-        }
-      }
-      for (int k = 0; k < 8; ++k) {
-        __m512i w[G];
-        for (int g = 0; g < G; ++g) {
-          const __m512i v = _mm512_load_si512(p.piece[g] + ((b / 2) * 8 + k) * 64);
-          w[g] = _mm512_and_si512(b % 2 == 0 ? v : _mm512_srli_epi16(v, 4), low);
-        }
-        for (int t = 0; t < T; ++t) {
-          const __m512i a =
-              _mm512_set1_epi32(static_cast<int32_t>(quant::load_u32(p.act[t] + 32 * b + 4 * k)));
-          for (int g = 0; g < G; ++g) {
-            __m512i& d = dot[k % kChains<G, T>][g][t];
-            d = _mm512_dpbusd_epi32(d, w[g], a);
-          }
-        }
-      }
-      for (int g = 0; g < G; ++g) {
-        const __m512 sv = _mm512_load_ps(p.scales[g]->s[b]), mv = _mm512_load_ps(p.scales[g]->m[b]);
-        for (int t = 0; t < T; ++t) {
-          const __m512 v = _mm512_cvtepi32_ps(chain_sum(dot, g, t));
-          f[g][t] = b == 0 ? _mm512_mul_ps(v, sv) : _mm512_fmadd_ps(v, sv, f[g][t]);
-          float asum;
-          std::memcpy(&asum, &p.side[t][b], 4);
-          f[g][t] = _mm512_fmadd_ps(mv, _mm512_set1_ps(asum), f[g][t]);
-        }
-      }
-    }
-    finish_unit(p, f);
+  ONECARD_AVX512 static __m512i levels(const uint8_t* piece, int b, int k) {
+    const __m512i v = _mm512_load_si512(piece + ((b / 2) * 8 + k) * 64);
+    return _mm512_and_si512(b % 2 == 0 ? v : _mm512_srli_epi16(v, 4), _mm512_set1_epi8(0x0f));
   }
+  static constexpr int column(int b, int k) { return 32 * b + 4 * k; }
 };
 
 // Q2_K: w = s * q + m per 16-element sub-block, s = d * (scale & 15) and m = -dmin * (scale >> 4). Element
 // 128n + 32j + 16h + l is bits 2j, 2j + 1 of qs[32n + 16h + l], in sub-block 8n + 2j + h.
 struct Q2K {
-  static constexpr int kSubs = 16;
+  static constexpr int kSubs = 16, kSteps = 4;
   static constexpr size_t kPiece = 1344;
+  static constexpr bool kAffine = true;
 
   ONECARD_AVX512 static void scales(const uint8_t* piece, Scales& out) {
     const __m512 d = load_halves(piece + 1280);
@@ -173,47 +144,14 @@ struct Q2K {
     }
   }
 
-  template <int G, int T>
-  ONECARD_AVX512 static void pass(const Pass& p) {
-    const __m512i three = _mm512_set1_epi8(3);
-    __m512 f[G][T];
-    for (int b = 0; b < kSubs; ++b) {
-      prefetch_for<G, kPiece, kSubs>(p, b);
-      const int n = b / 8, j = (b % 8) / 2, h = b % 2;
-      const __m512i shift = _mm512_set1_epi16(static_cast<int16_t>(2 * j));
-      __m512i dot[kChains<G, T>][G][T];
-      for (int c = 0; c < kChains<G, T>; ++c) {
-        for (int t = 0; t < T; ++t) {
-          for (int g = 0; g < G; ++g) dot[c][g][t] = _mm512_setzero_si512();
-        }
-      }
-      for (int kk = 0; kk < 4; ++kk) {
-        __m512i w[G];
-        for (int g = 0; g < G; ++g) {
-          const __m512i v = _mm512_load_si512(p.piece[g] + (8 * n + 4 * h + kk) * 64);
-          w[g] = _mm512_and_si512(_mm512_srlv_epi16(v, shift), three);
-        }
-        for (int t = 0; t < T; ++t) {
-          const __m512i a = _mm512_set1_epi32(
-              static_cast<int32_t>(quant::load_u32(p.act[t] + 128 * n + 32 * j + 16 * h + 4 * kk)));
-          for (int g = 0; g < G; ++g) {
-            __m512i& d = dot[kk % kChains<G, T>][g][t];
-            d = _mm512_dpbusd_epi32(d, w[g], a);
-          }
-        }
-      }
-      for (int g = 0; g < G; ++g) {
-        const __m512 sv = _mm512_load_ps(p.scales[g]->s[b]), mv = _mm512_load_ps(p.scales[g]->m[b]);
-        for (int t = 0; t < T; ++t) {
-          const __m512 v = _mm512_cvtepi32_ps(chain_sum(dot, g, t));
-          f[g][t] = b == 0 ? _mm512_mul_ps(v, sv) : _mm512_fmadd_ps(v, sv, f[g][t]);
-          float asum;
-          std::memcpy(&asum, &p.side[t][b], 4);
-          f[g][t] = _mm512_fmadd_ps(mv, _mm512_set1_ps(asum), f[g][t]);
-        }
-      }
-    }
-    finish_unit(p, f);
+  ONECARD_AVX512 static __m512i levels(const uint8_t* piece, int b, int k) {
+    const int n = b / 8, j = (b % 8) / 2, h = b % 2;
+    const __m512i v = _mm512_load_si512(piece + (8 * n + 4 * h + k) * 64);
+    return _mm512_and_si512(_mm512_srlv_epi16(v, _mm512_set1_epi16(static_cast<int16_t>(2 * j))),
+                            _mm512_set1_epi8(3));
+  }
+  static constexpr int column(int b, int k) {
+    return 128 * (b / 8) + 32 * ((b % 8) / 2) + 16 * (b % 2) + 4 * k;
   }
 };
 
@@ -221,8 +159,9 @@ struct Q2K {
 // 2 high bits from qh. Element 128h + 32i + l has its low bits in ql[64h + 32(i & 1) + l] (high nibble when
 // i >= 2) and its high bits in qh[32h + l], bits 2i and 2i + 1.
 struct Q6K {
-  static constexpr int kSubs = 16;
+  static constexpr int kSubs = 16, kSteps = 4;
   static constexpr size_t kPiece = 3392;
+  static constexpr bool kAffine = false;
 
   ONECARD_AVX512 static void scales(const uint8_t* piece, Scales& out) {
     const __m512 d = load_halves(piece + 3328);
@@ -232,57 +171,67 @@ struct Q6K {
     }
   }
 
-  template <int G, int T>
-  ONECARD_AVX512 static void pass(const Pass& p) {
-    const __m512i low = _mm512_set1_epi8(0x0f), high = _mm512_set1_epi8(0x30);
-    __m512 f[G][T];
-    for (int b = 0; b < kSubs; ++b) {
-      prefetch_for<G, kPiece, kSubs>(p, b);
-      const int h = b / 8, i = (b % 8) / 2;
-      __m512i dot[kChains<G, T>][G][T];
-      for (int t = 0; t < T; ++t) {
-        // The zero point, exactly: the sum starts from -32 times the token's sum over the sub-block.
-        const __m512i start = _mm512_set1_epi32(static_cast<int32_t>(p.side[t][b]));
-        for (int g = 0; g < G; ++g) {
-          dot[0][g][t] = start;
-          for (int c = 1; c < kChains<G, T>; ++c) dot[c][g][t] = _mm512_setzero_si512();
-        }
-      }
-      for (int kk = 0; kk < 4; ++kk) {
-        const int k = 4 * (b % 2) + kk;
-        __m512i w[G];
-        for (int g = 0; g < G; ++g) {
-          const __m512i ql = _mm512_load_si512(p.piece[g] + (16 * h + 8 * (i & 1) + k) * 64);
-          const __m512i qh = _mm512_load_si512(p.piece[g] + 2048 + (8 * h + k) * 64);
-          const __m512i lo = i >= 2 ? _mm512_srli_epi16(ql, 4) : ql;
-          // Bits 2i, 2i + 1 of qh moved to bits 4, 5 (16-bit shifts: what crosses bytes is masked off).
-          const __m512i hi = _mm512_and_si512(i == 0   ? _mm512_slli_epi16(qh, 4)
-                                              : i == 1 ? _mm512_slli_epi16(qh, 2)
-                                              : i == 2 ? qh
-                                                       : _mm512_srli_epi16(qh, 2),
-                                              high);
-          w[g] = _mm512_ternarylogic_epi32(low, lo, hi, 0xca);  // low ? lo : hi
-        }
-        for (int t = 0; t < T; ++t) {
-          const __m512i a = _mm512_set1_epi32(
-              static_cast<int32_t>(quant::load_u32(p.act[t] + 128 * h + 32 * i + 16 * (b % 2) + 4 * kk)));
-          for (int g = 0; g < G; ++g) {
-            __m512i& d = dot[kk % kChains<G, T>][g][t];
-            d = _mm512_dpbusd_epi32(d, w[g], a);
-          }
-        }
-      }
+  ONECARD_AVX512 static __m512i levels(const uint8_t* piece, int b, int kk) {
+    const int h = b / 8, i = (b % 8) / 2, k = 4 * (b % 2) + kk;
+    const __m512i ql = _mm512_load_si512(piece + (16 * h + 8 * (i & 1) + k) * 64);
+    const __m512i qh = _mm512_load_si512(piece + 2048 + (8 * h + k) * 64);
+    const __m512i lo = i >= 2 ? _mm512_srli_epi16(ql, 4) : ql;
+    // Bits 2i, 2i + 1 of qh moved to bits 4, 5 (16-bit shifts: what crosses bytes is masked off).
+    const __m512i hi = _mm512_and_si512(i == 0   ? _mm512_slli_epi16(qh, 4)
+                                        : i == 1 ? _mm512_slli_epi16(qh, 2)
+                                        : i == 2 ? qh
+                                                 : _mm512_srli_epi16(qh, 2),
+                                        _mm512_set1_epi8(0x30));
+    return _mm512_ternarylogic_epi32(_mm512_set1_epi8(0x0f), lo, hi, 0xca);  // 0x0f ? lo : hi
+  }
+  static constexpr int column(int b, int kk) {
+    return 128 * (b / 8) + 32 * ((b % 8) / 2) + 16 * (b % 2) + 4 * kk;
+  }
+};
+
+// One pass: G panels times T tokens over one unit. Affine formats add m times the token's activation sum per
+// sub-block in float; the others start each sub-block's integer sum at the zero point's share (token_side).
+template <class F, int G, int T>
+ONECARD_AVX512 void pass(const Pass& p) {
+  __m512 f[G][T];
+  for (int b = 0; b < F::kSubs; ++b) {
+    prefetch_for<G, F::kPiece, F::kSubs>(p, b);
+    __m512i dot[kChains<G, T>][G][T];
+    for (int t = 0; t < T; ++t) {
+      const __m512i start =
+          F::kAffine ? _mm512_setzero_si512() : _mm512_set1_epi32(static_cast<int32_t>(p.side[t][b]));
       for (int g = 0; g < G; ++g) {
-        const __m512 sv = _mm512_load_ps(p.scales[g]->s[b]);
-        for (int t = 0; t < T; ++t) {
-          const __m512 v = _mm512_cvtepi32_ps(chain_sum(dot, g, t));
-          f[g][t] = b == 0 ? _mm512_mul_ps(v, sv) : _mm512_fmadd_ps(v, sv, f[g][t]);
+        dot[0][g][t] = start;
+        for (int c = 1; c < kChains<G, T>; ++c) dot[c][g][t] = _mm512_setzero_si512();
+      }
+    }
+    for (int k = 0; k < F::kSteps; ++k) {
+      __m512i w[G];
+      for (int g = 0; g < G; ++g) w[g] = F::levels(p.piece[g], b, k);
+      for (int t = 0; t < T; ++t) {
+        const __m512i a =
+            _mm512_set1_epi32(static_cast<int32_t>(quant::load_u32(p.act[t] + F::column(b, k))));
+        for (int g = 0; g < G; ++g) {
+          __m512i& d = dot[k % kChains<G, T>][g][t];
+          d = _mm512_dpbusd_epi32(d, w[g], a);
         }
       }
     }
-    finish_unit(p, f);
+    for (int g = 0; g < G; ++g) {
+      const __m512 sv = _mm512_load_ps(p.scales[g]->s[b]);
+      for (int t = 0; t < T; ++t) {
+        const __m512 v = _mm512_cvtepi32_ps(chain_sum(dot, g, t));
+        f[g][t] = b == 0 ? _mm512_mul_ps(v, sv) : _mm512_fmadd_ps(v, sv, f[g][t]);
+        if constexpr (F::kAffine) {
+          float asum;
+          std::memcpy(&asum, &p.side[t][b], 4);
+          f[g][t] = _mm512_fmadd_ps(_mm512_load_ps(p.scales[g]->m[b]), _mm512_set1_ps(asum), f[g][t]);
+        }
+      }
+    }
   }
-};
+  finish_unit(p, f);
+}
 
 using PassFn = void (*)(const Pass&);
 
@@ -290,17 +239,17 @@ template <class F, int G>
 PassFn by_tokens(int t) {
   switch (t) {
     case 1:
-      return F::template pass<G, 1>;
+      return pass<F, G, 1>;
     case 2:
-      return F::template pass<G, 2>;
+      return pass<F, G, 2>;
     case 3:
-      return F::template pass<G, 3>;
+      return pass<F, G, 3>;
     case 4:
-      return F::template pass<G, 4>;
+      return pass<F, G, 4>;
     case 5:
-      return F::template pass<G, 5>;
+      return pass<F, G, 5>;
     default:
-      return F::template pass<G, 6>;
+      return pass<F, G, 6>;
   }
 }
 
