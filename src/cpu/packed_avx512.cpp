@@ -84,6 +84,20 @@ ONECARD_AVX512 inline void prefetch_for(const Pass& p, int sub) {
   for (int l = 0; l < kLines; ++l) _mm_prefetch(p.prefetch + 64 * (sub * kLines + l), _MM_HINT_T0);
 }
 
+// An affine format's d and -dmin (fp16 at `at` and at + 32), and its scale and min of sub-block b from byte i
+// of the lanes of sc and mn.
+struct DMin {
+  __m512 d, neg_dmin;
+};
+ONECARD_AVX512 inline DMin load_d_dmin(const uint8_t* piece, int at) {
+  return {load_halves(piece + at), _mm512_sub_ps(_mm512_setzero_ps(), load_halves(piece + at + 32))};
+}
+ONECARD_AVX512 inline void store_scale_min(const DMin& dm, __m512i sc, __m512i mn, int i, Scales& out,
+                                           int b) {
+  store_f(_mm512_mul_ps(byte_of<false>(sc, i), dm.d), out.s[b]);
+  store_f(_mm512_mul_ps(byte_of<false>(mn, i), dm.neg_dmin), out.m[b]);
+}
+
 // Each format gives the weights' shape per unit (kSubs sub-blocks of kSteps 4-column steps, affine or with a
 // zero point), decodes a panel's scales once per unit, and loads the 16 rows' levels of step k of sub-block
 // b, with the offset of the matching 4 activation bytes.
@@ -95,8 +109,7 @@ struct Q4K {
   static constexpr bool kAffine = true;
 
   ONECARD_AVX512 static void scales(const uint8_t* piece, Scales& out) {
-    const __m512 d = load_halves(piece + 2048);
-    const __m512 neg_dmin = _mm512_sub_ps(_mm512_setzero_ps(), load_halves(piece + 2080));
+    const DMin dm = load_d_dmin(piece, 2048);
     const __m512i v0 = _mm512_load_si512(piece + 2112), v1 = _mm512_load_si512(piece + 2176),
                   v2 = _mm512_load_si512(piece + 2240);
     const __m512i c3f = _mm512_set1_epi32(0x3f3f3f3f), c0f = _mm512_set1_epi32(0x0f0f0f0f),
@@ -109,10 +122,7 @@ struct Q4K {
                            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(v2, 4), c0f),
                                            _mm512_and_si512(_mm512_srli_epi32(v1, 2), c30))};
     for (int h = 0; h < 2; ++h) {
-      for (int i = 0; i < 4; ++i) {
-        store_f(_mm512_mul_ps(byte_of<false>(sc[h], i), d), out.s[4 * h + i]);
-        store_f(_mm512_mul_ps(byte_of<false>(mn[h], i), neg_dmin), out.m[4 * h + i]);
-      }
+      for (int i = 0; i < 4; ++i) store_scale_min(dm, sc[h], mn[h], i, out, 4 * h + i);
     }
   }
 
@@ -131,16 +141,12 @@ struct Q2K {
   static constexpr bool kAffine = true;
 
   ONECARD_AVX512 static void scales(const uint8_t* piece, Scales& out) {
-    const __m512 d = load_halves(piece + 1280);
-    const __m512 neg_dmin = _mm512_sub_ps(_mm512_setzero_ps(), load_halves(piece + 1312));
+    const DMin dm = load_d_dmin(piece, 1280);
     const __m512i c0f = _mm512_set1_epi32(0x0f0f0f0f);
     for (int v = 0; v < 4; ++v) {
       const __m512i sc = _mm512_load_si512(piece + 1024 + 64 * v);
       const __m512i lo = _mm512_and_si512(sc, c0f), hi = _mm512_and_si512(_mm512_srli_epi32(sc, 4), c0f);
-      for (int i = 0; i < 4; ++i) {
-        store_f(_mm512_mul_ps(byte_of<false>(lo, i), d), out.s[4 * v + i]);
-        store_f(_mm512_mul_ps(byte_of<false>(hi, i), neg_dmin), out.m[4 * v + i]);
-      }
+      for (int i = 0; i < 4; ++i) store_scale_min(dm, lo, hi, i, out, 4 * v + i);
     }
   }
 
