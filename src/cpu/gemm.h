@@ -52,7 +52,11 @@ inline size_t group_unit_bytes(const IntFormat& f) {
 void interleave_unit(const IntFormat& f, const uint8_t* row0, size_t row_bytes, int valid, int64_t u,
                      uint8_t* out);
 
-// Rows [0, rows) of each token's sums, 2 * kLanes apart in acc (64-byte aligned), to y (AVX-512).
+// This thread's buffer for the sums of one 32-row block times `count` tokens, 2 * kLanes floats per token,
+// 64-byte aligned. Sums accumulate there per unit: y's rows may lie a multiple of 4 KiB apart, where
+// re-reading them every unit would keep missing the cache.
+float* block_sums(int64_t count);
+// Rows [0, rows) of each token's sums, 2 * kLanes apart in acc (block_sums), to y (AVX-512).
 void store_rows(const float* acc, int64_t count, int64_t rows, float* y, int64_t ldy);
 
 }  // namespace gemm_detail

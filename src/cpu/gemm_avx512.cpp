@@ -164,6 +164,12 @@ int next_lines(const IntFormat& f, const Matrix& w, int64_t rb, int64_t rows, in
 
 }  // namespace
 
+float* gemm_detail::block_sums(int64_t count) {
+  thread_local std::vector<float> sums;
+  float* p = grow(sums, static_cast<size_t>(count * kGroups * kLanes) + kLanes);
+  return p + (16 - reinterpret_cast<uintptr_t>(p) / 4 % 16) % 16;
+}
+
 ONECARD_AVX512 void gemm_detail::store_rows(const float* acc, int64_t count, int64_t rows, float* y,
                                             int64_t ldy) {
   const auto low = static_cast<__mmask16>(rows >= kLanes ? 0xffff : (1u << rows) - 1);
@@ -182,11 +188,7 @@ void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmT
   const int span_max = std::max(1, kSpanElems / f.unit);
   const size_t unit_bytes = group_unit_bytes(f), group_span = unit_bytes * static_cast<size_t>(span_max);
   alignas(64) static thread_local uint8_t buf[kGroups * kMaxGroupSpan];
-  // Sums accumulate per unit in a compact buffer: y's rows may lie a multiple of 4 KiB apart, where
-  // re-reading them every unit would keep missing the cache.
-  thread_local std::vector<float> acc_buf;
-  float* acc = grow(acc_buf, static_cast<size_t>(tokens.count * kGroups * kLanes) + kLanes);
-  acc += (16 - reinterpret_cast<uintptr_t>(acc) / 4 % 16) % 16;  // 64-byte aligned
+  float* acc = gemm_detail::block_sums(tokens.count);
   assert(group_span <= kMaxGroupSpan);
   const size_t act_stride = act_block_bytes(f.act), act_levels = f.act == ActFormat::Q8_0 ? 2 : 4;
   const size_t scales_at = static_cast<size_t>(n / f.sub) * 4;

@@ -7,10 +7,8 @@
 #include <cassert>
 #include <cstddef>
 #include <cstring>
-#include <vector>
 
 #include "cpu/packed.h"
-#include "cpu/scratch.h"
 #include "cpu/x86.h"
 #include "quant/blocks.h"
 
@@ -31,8 +29,8 @@ struct Pass {
   const uint8_t* piece[2];      // panel g's piece of this unit
   const Scales* scales[2];      // and its scales
   const uint8_t* act[kTokens];  // each token's activation levels of this unit
-  // Each token's per-sub-block sums of this unit (token_side's 4 bytes: a float for Q4_K, an int32 for Q6_K),
-  // copied here so that the kernel reaches them all from one register.
+  // Each token's per-sub-block sums of this unit (token_side's 4 bytes: a float for the affine formats, an
+  // int32 for Q6_K), copied here so that the kernel reaches them all from one register.
   alignas(64) uint32_t side[kTokens][16];
   float da[kTokens];     // each token's activation scale of this unit
   float* y[kTokens];     // each token's sums of the block's rows (aligned)
@@ -266,14 +264,14 @@ void gemm_block(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, i
   const size_t piece = p.piece(), unit_stride = groups * piece;
   assert(piece == F::kPiece);
   const uint8_t* block = p.block(b);
-  thread_local std::vector<float> acc_buf;
-  float* acc = grow(acc_buf, static_cast<size_t>(tokens.count * 2 * kLanes) + kLanes);
-  acc += (16 - reinterpret_cast<uintptr_t>(acc) / 4 % 16) % 16;  // 64-byte aligned
+  float* acc = gemm_detail::block_sums(tokens.count);
   alignas(64) static thread_local Scales scales[2];
   constexpr size_t act_stride = sizeof(quant::BlockQ8_K), levels_at = offsetof(quant::BlockQ8_K, qs);
   const size_t da_at = static_cast<size_t>(units * F::kSubs) * 4;
   auto pass_for = [groups](int nt) { return groups == 2 ? by_tokens<F, 2>(nt) : by_tokens<F, 1>(nt); };
-  const PassFn full = pass_for(kTokens);
+  // As many passes as kTokens allows, of balanced sizes: a pass of one or two tokens leaves most of the
+  // arithmetic units waiting.
+  const int64_t passes = (tokens.count + kTokens - 1) / kTokens;
 
   for (int64_t u = 0; u < units; ++u) {
     Pass ps{};
@@ -285,9 +283,6 @@ void gemm_block(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, i
     ps.first = u == 0;
     // The stream runs on into the next block, which is usually this thread's next task.
     ps.prefetch = reinterpret_cast<const char*>(block + (u + kAhead) * unit_stride);
-    // As many passes as kTokens allows, of balanced sizes: a pass of one or two tokens leaves most of the
-    // arithmetic units waiting.
-    const int64_t passes = (tokens.count + kTokens - 1) / kTokens;
     for (int64_t t0 = 0, left = passes; t0 < tokens.count; --left) {
       const int nt = static_cast<int>((tokens.count - t0 + left - 1) / left);
       for (int t = 0; t < nt; ++t) {
@@ -296,7 +291,7 @@ void gemm_block(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, i
         std::memcpy(&ps.da[t], tokens.side[t0 + t] + da_at + u * 4, 4);
         ps.y[t] = acc + (t0 + t) * 2 * kLanes;
       }
-      (nt == kTokens ? full : pass_for(nt))(ps);
+      pass_for(nt)(ps);
       ps.prefetch = nullptr;  // the first pass asked for the lines
       t0 += nt;
     }
