@@ -35,6 +35,8 @@ struct ExpertWeights {
 // w, and points w's packed views at it. Worth it only where active_isa() is AVX-512 VNNI; the buffer is empty
 // when no tensor has a packed layout, or when its memory cannot be had (w is then left as it was).
 PackedBuffer pack_experts(ExpertWeights& w, ThreadPool& pool);
+// The bytes pack_experts allocates for w (0 when no tensor has a packed layout).
+size_t packed_experts_bytes(const ExpertWeights& w);
 
 // Buffers reused across calls so that the hot path allocates only when a batch is larger than any before.
 struct MoeScratch {

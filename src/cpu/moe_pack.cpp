@@ -12,11 +12,14 @@ size_t packed_bytes(const Matrix& m, int64_t n_expert) {
 
 }  // namespace
 
+size_t packed_experts_bytes(const ExpertWeights& w) {
+  return packed_bytes(w.gate, w.n_expert) + packed_bytes(w.up, w.n_expert) + packed_bytes(w.down, w.n_expert);
+}
+
 PackedBuffer pack_experts(ExpertWeights& w, ThreadPool& pool) {
   Matrix* mats[3] = {&w.gate, &w.up, &w.down};
   PackedMatrix* views[3] = {&w.gate_packed, &w.up_packed, &w.down_packed};
-  size_t total = 0;
-  for (const Matrix* m : mats) total += packed_bytes(*m, w.n_expert);
+  const size_t total = packed_experts_bytes(w);
   if (total == 0) return {};
   PackedBuffer buf = allocate_packed(total);
   if (buf.data == nullptr) return {};

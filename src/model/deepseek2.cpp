@@ -111,12 +111,7 @@ Result<std::unique_ptr<DeepSeek2>> DeepSeek2::load(const std::string& path, cons
 void DeepSeek2::repack_experts() {
   if (cpu::active_isa() != cpu::Isa::Avx512Vnni) return;
   uint64_t bytes = 0;
-  for (const LayerWeights& l : w_.layers) {
-    for (const cpu::Matrix* m : {&l.experts.gate, &l.experts.up, &l.experts.down}) {
-      if (l.experts.n_expert > 0 && cpu::packable(m->type))
-        bytes += l.experts.n_expert * cpu::PackedMatrix{m->type, m->rows, m->cols, nullptr}.bytes();
-    }
-  }
+  for (const LayerWeights& l : w_.layers) bytes += cpu::packed_experts_bytes(l.experts);
   if (bytes == 0) return;
   // The copy must not push the mapped file out of memory: a model larger than RAM keeps streaming from it.
   const uint64_t available = system_info().memory_available;
@@ -128,24 +123,26 @@ void DeepSeek2::repack_experts() {
     return;
   }
   Progress progress("repacking experts", bytes, bytes >= (uint64_t{1} << 30));
-  uint64_t done = 0;
   for (LayerWeights& l : w_.layers) {
-    if (l.experts.n_expert == 0) continue;
+    if (cpu::packed_experts_bytes(l.experts) == 0) continue;
     cpu::PackedBuffer packed = cpu::pack_experts(l.experts, *pool_);
-    if (packed.data == nullptr && (cpu::packable(l.experts.gate.type) || cpu::packable(l.experts.up.type) ||
-                                   cpu::packable(l.experts.down.type))) {
+    if (packed.data == nullptr) {
       // The layers packed so far keep their copies; the rest read the file.
       log::warn("out of memory after repacking {} of experts; the remaining layers read the file's layout",
-                human_bytes(done));
+                human_bytes(repacked_bytes()));
       break;
     }
-    done += packed.bytes;
     progress.advance(packed.bytes);
     w_.packed.push_back(std::move(packed));
   }
   progress.finish();
-  repacked_bytes_ = done;
-  log::info("Q2_K/Q4_K/Q6_K experts repacked for AVX-512 VNNI: {}", human_bytes(done));
+  log::info("Q2_K/Q4_K/Q6_K experts repacked for AVX-512 VNNI: {}", human_bytes(repacked_bytes()));
+}
+
+uint64_t DeepSeek2::repacked_bytes() const {
+  uint64_t bytes = 0;
+  for (const cpu::PackedBuffer& b : w_.packed) bytes += b.bytes;
+  return bytes;
 }
 
 Status DeepSeek2::forward(const std::vector<BatchToken>& batch, std::vector<float>& logits) {

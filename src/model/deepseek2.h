@@ -40,7 +40,7 @@ class DeepSeek2 {
   const KvCache& kv_cache() const { return cache_; }
   int n_ctx() const { return cache_.n_ctx(); }
   int n_threads() const { return pool_->size(); }
-  uint64_t repacked_bytes() const { return repacked_bytes_; }  // experts repacked at load (LoadOptions)
+  uint64_t repacked_bytes() const;  // experts repacked at load (LoadOptions)
 
   // Runs the batch; `logits` receives n_vocab floats per token with `logits` set, in batch order.
   Status forward(const std::vector<BatchToken>& batch, std::vector<float>& logits);
@@ -63,7 +63,6 @@ class DeepSeek2 {
   KvCache cache_;
   std::unique_ptr<ThreadPool> pool_;
   int n_batch_;
-  uint64_t repacked_bytes_ = 0;
   AttentionMode attention_mode_;
   std::vector<Run> runs_;
   struct Buffers;
