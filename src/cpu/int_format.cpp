@@ -181,23 +181,23 @@ void unpack_iq2_xxs(const void* p, UnpackedUnit& u) {
   }
 }
 
-void unpack_iq2_xs(const void* p, UnpackedUnit& u) {
-  const auto& b = *static_cast<const BlockIQ2_XS*>(p);
-  const float d = fp16_to_fp32(b.d);
+// IQ2_XS and IQ2_S: a 4-bit scale per 16 elements, two to a byte.
+void iq2_scales(float d, const uint8_t* scales, UnpackedUnit& u) {
   for (int k = 0; k < 16; ++k) {
-    u.s[k] = d * (0.5f + static_cast<float>((b.scales[k / 2] >> (4 * (k % 2))) & 0xf)) * 0.25f;
+    u.s[k] = d * (0.5f + static_cast<float>((scales[k / 2] >> (4 * (k % 2))) & 0xf)) * 0.25f;
     u.m[k] = 0;
   }
+}
+
+void unpack_iq2_xs(const void* p, UnpackedUnit& u) {
+  const auto& b = *static_cast<const BlockIQ2_XS*>(p);
+  iq2_scales(fp16_to_fp32(b.d), b.scales, u);
   for (int i = 0; i < 32; ++i) grid8(kIq2xsGrid[b.qs[i] & 511], kIqSigns[b.qs[i] >> 9], 64, u.q + 8 * i);
 }
 
 void unpack_iq2_s(const void* p, UnpackedUnit& u) {
   const auto& b = *static_cast<const BlockIQ2_S*>(p);
-  const float d = fp16_to_fp32(b.d);
-  for (int k = 0; k < 16; ++k) {
-    u.s[k] = d * (0.5f + static_cast<float>((b.scales[k / 2] >> (4 * (k % 2))) & 0xf)) * 0.25f;
-    u.m[k] = 0;
-  }
+  iq2_scales(fp16_to_fp32(b.d), b.scales, u);
   const uint8_t* signs = b.qs + kQK_K / 8;
   for (int i = 0; i < 32; ++i) {
     const int index = b.qs[i] | (((b.qh[i / 4] >> (2 * (i % 4))) & 3) << 8);
