@@ -400,64 +400,43 @@ ONECARD_AVX512 float dot_unpacked(const IntFormat& f, int64_t n, const void* w, 
   return x86::hsum(acc);
 }
 
+// Each format's vector unpacking and the row dot built on it (its sub-block size as the template argument).
+struct Unpacker {
+  gguf::GgmlType type;
+  UnpackFn unpack;
+  VecDotFn dot;
+};
+constexpr Unpacker kUnpackers[] = {
+    {gguf::GgmlType::Q2_K, q2_k, dot_unpacked<q2_k, 16>},
+    {gguf::GgmlType::Q3_K, q3_k, dot_unpacked<q3_k, 16>},
+    {gguf::GgmlType::Q5_K, q5_k, dot_unpacked<q5_k, 32>},
+    {gguf::GgmlType::IQ4_XS, iq4_xs, dot_unpacked<iq4_xs, 32>},
+    {gguf::GgmlType::IQ2_XXS, iq2_xxs, dot_unpacked<iq2_xxs, 32>},
+    {gguf::GgmlType::IQ2_XS, iq2_xs, dot_unpacked<iq2_xs, 16>},
+    {gguf::GgmlType::IQ2_S, iq2_s, dot_unpacked<iq2_s, 16>},
+    {gguf::GgmlType::IQ3_XXS, iq3_xxs, dot_unpacked<iq3_xxs, 32>},
+    {gguf::GgmlType::IQ3_S, iq3_s, dot_unpacked<iq3_s, 32>},
+    {gguf::GgmlType::IQ1_S, iq1_s, dot_unpacked<iq1_s, 32>},
+    {gguf::GgmlType::IQ1_M, iq1_m, dot_unpacked<iq1_m, 16>},
+};
+
+const Unpacker* unpacker(gguf::GgmlType type) {
+  for (const Unpacker& u : kUnpackers) {
+    if (u.type == type) return &u;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 VecDotFn vec_dot_unpacked_avx512(gguf::GgmlType type) {
-  switch (type) {
-    case gguf::GgmlType::Q2_K:
-      return dot_unpacked<q2_k, 16>;
-    case gguf::GgmlType::Q3_K:
-      return dot_unpacked<q3_k, 16>;
-    case gguf::GgmlType::Q5_K:
-      return dot_unpacked<q5_k, 32>;
-    case gguf::GgmlType::IQ4_XS:
-      return dot_unpacked<iq4_xs, 32>;
-    case gguf::GgmlType::IQ2_XXS:
-      return dot_unpacked<iq2_xxs, 32>;
-    case gguf::GgmlType::IQ2_XS:
-      return dot_unpacked<iq2_xs, 16>;
-    case gguf::GgmlType::IQ2_S:
-      return dot_unpacked<iq2_s, 16>;
-    case gguf::GgmlType::IQ3_XXS:
-      return dot_unpacked<iq3_xxs, 32>;
-    case gguf::GgmlType::IQ3_S:
-      return dot_unpacked<iq3_s, 32>;
-    case gguf::GgmlType::IQ1_S:
-      return dot_unpacked<iq1_s, 32>;
-    case gguf::GgmlType::IQ1_M:
-      return dot_unpacked<iq1_m, 16>;
-    default:
-      return nullptr;
-  }
+  const Unpacker* u = unpacker(type);
+  return u == nullptr ? nullptr : u->dot;
 }
 
 UnpackFn unpack_avx512(gguf::GgmlType type) {
-  switch (type) {
-    case gguf::GgmlType::Q2_K:
-      return q2_k;
-    case gguf::GgmlType::Q3_K:
-      return q3_k;
-    case gguf::GgmlType::Q5_K:
-      return q5_k;
-    case gguf::GgmlType::IQ4_XS:
-      return iq4_xs;
-    case gguf::GgmlType::IQ2_XXS:
-      return iq2_xxs;
-    case gguf::GgmlType::IQ2_XS:
-      return iq2_xs;
-    case gguf::GgmlType::IQ3_XXS:
-      return iq3_xxs;
-    case gguf::GgmlType::IQ2_S:
-      return iq2_s;
-    case gguf::GgmlType::IQ3_S:
-      return iq3_s;
-    case gguf::GgmlType::IQ1_S:
-      return iq1_s;
-    case gguf::GgmlType::IQ1_M:
-      return iq1_m;
-    default:
-      return nullptr;
-  }
+  const Unpacker* u = unpacker(type);
+  return u == nullptr ? nullptr : u->unpack;
 }
 
 }  // namespace onecard::cpu
