@@ -29,6 +29,10 @@ struct GemmTokens {
   int64_t count;
 };
 
+// Rows the batched kernels compute at once: two groups of 16, one per register lane. Callers split their
+// rows into tasks of this size.
+inline constexpr int64_t kGemmBlockRows = 32;
+
 // y[t * ldy + i] = row r0 + i of w times token t, for i < nr and t < tokens.count (AVX-512 VNNI only). Other
 // entries of y are not touched. While it computes, the kernel asks for the prefetch_bytes at `prefetch` (the
 // weights its thread multiplies next), so that memory streams under the arithmetic.
@@ -37,7 +41,7 @@ void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmT
 
 namespace gemm_detail {
 
-inline constexpr int kLanes = 16;  // rows per interleaved group
+inline constexpr int kLanes = kGemmBlockRows / 2;  // rows per interleaved group
 
 // One unit of one group: levels [unit / 4][16 rows][4 bytes], then scales s [subs][16] and, for affine
 // formats, offsets m [subs][16] as floats.

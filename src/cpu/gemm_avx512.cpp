@@ -15,8 +15,9 @@ namespace {
 using gemm_detail::group_unit_bytes;
 using gemm_detail::kLanes;
 
-constexpr int kTokens = 6;       // tokens per pass: 2 groups x 6 tokens x 2 (sum, unit) registers
-constexpr int kGroups = 2;       // 16-row groups per pass
+constexpr int kTokens = 6;  // tokens per pass: 2 groups x 6 tokens x 2 (sum, unit) registers
+constexpr int kGroups = 2;  // 16-row groups per pass
+static_assert(kGroups * kLanes == kGemmBlockRows);
 constexpr int kSpanElems = 256;  // columns interleaved at once (several units of the 32-element formats)
 // The largest group_span: a 256-element unit with 16 scales and 16 offsets (8 units of the 32-element formats
 // take at most 5120).

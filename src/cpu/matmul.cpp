@@ -21,7 +21,6 @@ constexpr size_t kStreamBytesPerTask = size_t{256} << 10;
 // From this many tokens on, AVX-512 takes the batched kernel; with fewer, re-reading a weight row from L1 per
 // token costs less than interleaving it.
 constexpr int64_t kGemmMinTokens = 4;
-constexpr int64_t kGemmRowsPerTask = 32;  // the batched kernel's two interleaved groups
 
 template <class F>
 void run_tasks(ThreadPool* pool, int64_t n, F&& fn) {
@@ -104,8 +103,8 @@ void int_path(const IntFormat& f, const Matrix& w, const float* x, int64_t ldx, 
       a[t] = acts + t * act_row;
       sd[t] = sides + t * side_row;
     }
-    run_tasks(pool, (w.rows + kGemmRowsPerTask - 1) / kGemmRowsPerTask, [&](int64_t task) {
-      const int64_t r0 = task * kGemmRowsPerTask, nr = std::min(kGemmRowsPerTask, w.rows - r0);
+    run_tasks(pool, (w.rows + kGemmBlockRows - 1) / kGemmBlockRows, [&](int64_t task) {
+      const int64_t r0 = task * kGemmBlockRows, nr = std::min(kGemmBlockRows, w.rows - r0);
       gemm_int(f, w, r0, nr, GemmTokens{a, sd, nt}, y + r0, ldy);
     });
     return;

@@ -27,8 +27,8 @@
 
 namespace onecard::cpu {
 
-inline constexpr int64_t kPackedBlockRows = 32;
-inline constexpr int64_t kPackedPanelRows = 16;
+inline constexpr int64_t kPackedBlockRows = kGemmBlockRows;
+inline constexpr int64_t kPackedPanelRows = gemm_detail::kLanes;
 
 // Whether pack_matrix handles the type, and the bytes of one panel's piece of a unit (0 if not).
 size_t packed_piece_bytes(gguf::GgmlType type);

@@ -16,7 +16,7 @@ namespace onecard::cpu {
 namespace {
 
 constexpr int kTokens = 6;
-constexpr int kLanes = 16;
+using gemm_detail::kLanes;
 constexpr int kAhead = 2;  // units ahead the first pass over a unit prefetches
 
 // Per panel, the 16 rows' float scale s and offset m of each sub-block (m only for Q2_K and Q4_K).
