@@ -46,7 +46,8 @@ int run_chat(const ChatOptions& o) {
   if (!loaded.ok()) return fail(loaded.error());
   auto tmpl = text::ChatTemplate::from_gguf(loaded->model->file());
   if (!tmpl.ok()) return fail(tmpl.error());
-  runtime::Session session(*loaded->model, *loaded->tokenizer);
+  const auto engine = make_engine(loaded.value());
+  runtime::Session session(*engine);
 
   const bool tty = isatty(STDOUT_FILENO) != 0;
   const char* dim = tty ? "\x1b[2m" : "";

@@ -44,7 +44,6 @@ int run_logits(const LogitsOptions& o) {
   model::LoadOptions lo;
   lo.n_ctx = n;
   lo.n_batch = o.chunk > 0 ? o.chunk : n;
-  lo.kv_type = kv.value();
   lo.n_threads = o.threads;
   lo.repack_experts = !o.no_repack;
   auto m = model::DeepSeek2::load(o.model, lo);
@@ -54,8 +53,9 @@ int run_logits(const LogitsOptions& o) {
   }
   std::vector<model::BatchToken> batch;
   for (int i = 0; i < n; ++i) batch.push_back({ids.value()[i], i, 0, true});
+  const model::KvCache cache(m.value()->hparams(), 1, n, kv.value());
   std::vector<float> logits;
-  auto st = m.value()->forward(batch, logits);
+  auto st = m.value()->forward(batch, cache, logits);
   if (!st.ok()) return fail(st.error());
   std::FILE* f = std::fopen(o.out.c_str(), "wb");
   if (f == nullptr || std::fwrite(logits.data(), sizeof(float), logits.size(), f) != logits.size() ||

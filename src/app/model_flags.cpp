@@ -17,19 +17,25 @@ void ModelFlags::add_to(CLI::App* cmd) {
   cmd->add_flag("--no-repack", no_repack, kNoRepackHelp);
 }
 
-Result<LoadedModel> load_model(const ModelFlags& flags, int n_seq) {
+Result<LoadedModel> load_model(const ModelFlags& flags) {
   ONECARD_ASSIGN_OR_RETURN(const model::KvType kv, model::kv_type_from_name(flags.kv_type));
   model::LoadOptions o;
   o.n_ctx = flags.ctx;
   o.n_batch = flags.batch;
   o.n_threads = flags.threads;
-  o.n_seq = n_seq;
-  o.kv_type = kv;
   o.repack_experts = !flags.no_repack;
   LoadedModel m;
+  m.kv_type = kv;
   ONECARD_ASSIGN_OR_RETURN(m.model, model::DeepSeek2::load(flags.path, o));
   ONECARD_ASSIGN_OR_RETURN(m.tokenizer, text::Tokenizer::from_gguf(m.model->file()));
   return m;
+}
+
+std::unique_ptr<runtime::Engine> make_engine(const LoadedModel& m, int parallel) {
+  runtime::EngineOptions o;
+  o.parallel = parallel;
+  o.kv_type = m.kv_type;
+  return std::make_unique<runtime::Engine>(*m.model, *m.tokenizer, o);
 }
 
 void GenerationFlags::add_to(CLI::App* cmd) {

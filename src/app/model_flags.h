@@ -8,6 +8,7 @@
 
 #include "base/result.h"
 #include "model/deepseek2.h"
+#include "runtime/engine.h"
 #include "runtime/session.h"
 #include "text/tokenizer.h"
 
@@ -31,9 +32,13 @@ struct ModelFlags {
 struct LoadedModel {
   std::unique_ptr<model::DeepSeek2> model;
   std::unique_ptr<text::Tokenizer> tokenizer;
+  model::KvType kv_type = model::KvType::kBF16;
 };
 
-Result<LoadedModel> load_model(const ModelFlags& flags, int n_seq = 1);
+Result<LoadedModel> load_model(const ModelFlags& flags);
+
+// An engine over a loaded model for `parallel` sequences, with the flags' KV cache type.
+std::unique_ptr<runtime::Engine> make_engine(const LoadedModel& m, int parallel = 1);
 
 struct GenerationFlags {
   runtime::GenerateOptions options;

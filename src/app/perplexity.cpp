@@ -49,6 +49,7 @@ int run_perplexity(PerplexityOptions o) {
   const auto n_vocab = static_cast<size_t>(m.hparams().n_vocab);
   double nll_sum = 0, nll_sq = 0;
   int64_t count = 0;
+  const model::KvCache cache(m.hparams(), 1, n_ctx, loaded->kv_type);
   std::vector<model::BatchToken> batch(static_cast<size_t>(n_ctx));
   std::vector<float> logits;
   for (int c = 0; c < n_chunks; ++c) {
@@ -57,7 +58,7 @@ int run_perplexity(PerplexityOptions o) {
       const int32_t token = i == 0 && bos >= 0 ? bos : chunk[i];
       batch[i] = {token, i, 0, i >= first_scored - 1 && i < n_ctx - 1};
     }
-    auto st = m.forward(batch, logits);
+    auto st = m.forward(batch, cache, logits);
     if (!st.ok()) return fail(st.error());
     // Row r of the logits predicts token first_scored + r.
     for (int i = first_scored; i < n_ctx; ++i) {

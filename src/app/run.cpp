@@ -52,7 +52,8 @@ int run(const RunOptions& o) {
     if (!encoded.ok()) return fail(encoded.error().with_context("prompt"));
     ids = std::move(encoded).value();
   }
-  runtime::Session session(*loaded->model, *loaded->tokenizer);
+  const auto engine = make_engine(loaded.value());
+  runtime::Session session(*engine);
   auto st = session.set_prompt(ids);
   if (!st.ok()) return fail(st.error());
   auto stats = session.generate(o.gen.options, [](std::string_view text) {

@@ -43,7 +43,7 @@ DeepSeek2::DeepSeek2(gguf::File file, HParams hp, Weights w, const LoadOptions& 
     : file_(std::move(file)),
       hp_(std::move(hp)),
       w_(std::move(w)),
-      cache_(hp_, o.n_seq, o.n_ctx, o.kv_type),
+      n_ctx_(o.n_ctx),
       pool_(std::make_unique<ThreadPool>(o.n_threads)),
       n_batch_(o.n_batch),
       attention_mode_(o.attention),
@@ -70,7 +70,7 @@ DeepSeek2::DeepSeek2(gguf::File file, HParams hp, Weights w, const LoadOptions& 
   for (auto& t : b.threads) {
     grow(t.qcat, nb * width);
     grow(t.olat, nb * hp_.kv_lora_rank);
-    grow(t.scores, static_cast<size_t>(cache_.n_ctx()));
+    grow(t.scores, static_cast<size_t>(n_ctx_));
   }
   b.mla =
       MlaShape{static_cast<int64_t>(H),     hp_.qk_nope,          hp_.qk_rope, hp_.kv_lora_rank, hp_.v_head,
@@ -88,9 +88,8 @@ DeepSeek2::DeepSeek2(gguf::File file, HParams hp, Weights w, const LoadOptions& 
 DeepSeek2::~DeepSeek2() = default;
 
 Result<std::unique_ptr<DeepSeek2>> DeepSeek2::load(const std::string& path, const LoadOptions& options) {
-  if (options.n_ctx <= 0 || options.n_seq <= 0 || options.n_batch <= 0) {
-    return make_error("context ({}), sequences ({}) and batch ({}) must be positive", options.n_ctx,
-                      options.n_seq, options.n_batch);
+  if (options.n_ctx <= 0 || options.n_batch <= 0) {
+    return make_error("context ({}) and batch ({}) must be positive", options.n_ctx, options.n_batch);
   }
   ONECARD_ASSIGN_OR_RETURN(gguf::File file, gguf::File::open(path));
   ONECARD_ASSIGN_OR_RETURN(HParams hp, read_hparams(file));
@@ -103,8 +102,7 @@ Result<std::unique_ptr<DeepSeek2>> DeepSeek2::load(const std::string& path, cons
   }
   auto model = std::unique_ptr<DeepSeek2>(new DeepSeek2(std::move(file), std::move(hp), std::move(w), o));
   if (o.repack_experts) model->repack_experts();
-  log::info("{}: {} layers, KV cache {} x {} tokens in {}: {}", path, model->hp_.n_layer_decode(), o.n_seq,
-            model->n_ctx(), kv_type_name(o.kv_type), human_bytes(model->cache_.bytes()));
+  log::info("{}: {} layers, context {} tokens", path, model->hp_.n_layer_decode(), model->n_ctx());
   return model;
 }
 
@@ -145,7 +143,13 @@ uint64_t DeepSeek2::repacked_bytes() const {
   return bytes;
 }
 
-Status DeepSeek2::forward(const std::vector<BatchToken>& batch, std::vector<float>& logits) {
+Status DeepSeek2::forward(const std::vector<BatchToken>& batch, const KvView& kv,
+                          std::vector<float>& logits) {
+  if (kv.pages == nullptr || kv.pages->n_layer() != static_cast<int>(hp_.n_layer_decode()) ||
+      kv.pages->width() != static_cast<int>(hp_.kv_cache_width())) {
+    return make_error("the KV cache does not have this model's shape ({} layers of {} values)",
+                      hp_.n_layer_decode(), hp_.kv_cache_width());
+  }
   size_t n_out = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     const BatchToken& t = batch[i];
@@ -153,12 +157,13 @@ Status DeepSeek2::forward(const std::vector<BatchToken>& batch, std::vector<floa
       return make_error("batch token {}: id {} is outside the vocabulary (0..{})", i, t.token,
                         hp_.n_vocab - 1);
     }
-    if (t.seq < 0 || t.seq >= cache_.n_seq()) {
-      return make_error("batch token {}: sequence {} is outside 0..{}", i, t.seq, cache_.n_seq() - 1);
+    if (t.seq < 0 || t.seq >= static_cast<int>(kv.tables.size())) {
+      return make_error("batch token {}: sequence {} is outside 0..{}", i, t.seq,
+                        static_cast<int>(kv.tables.size()) - 1);
     }
-    if (t.pos < 0 || t.pos >= cache_.n_ctx()) {
+    if (t.pos < 0 || t.pos >= std::min(n_ctx_, kv.capacity(t.seq))) {
       return make_error("batch token {}: position {} is outside the context of {} tokens", i, t.pos,
-                        cache_.n_ctx());
+                        std::min(n_ctx_, kv.capacity(t.seq)));
     }
     n_out += t.logits ? 1 : 0;
   }
@@ -166,13 +171,13 @@ Status DeepSeek2::forward(const std::vector<BatchToken>& batch, std::vector<floa
   float* out = logits.data();
   for (size_t first = 0; first < batch.size(); first += static_cast<size_t>(n_batch_)) {
     const int n = static_cast<int>(std::min(batch.size() - first, static_cast<size_t>(n_batch_)));
-    forward_step(batch.data() + first, n, out);
+    forward_step(batch.data() + first, n, kv, out);
     for (int i = 0; i < n; ++i) out += batch[first + i].logits ? hp_.n_vocab : 0;
   }
   return {};
 }
 
-void DeepSeek2::forward_step(const BatchToken* batch, int n, float* logits) {
+void DeepSeek2::forward_step(const BatchToken* batch, int n, const KvView& kv, float* logits) {
   Buffers& b = *buf_;
   const int64_t d = hp_.n_embd;
   const quant::DequantizeFn embed = quant::dequantize_fn(w_.token_embd.type);
@@ -180,7 +185,7 @@ void DeepSeek2::forward_step(const BatchToken* batch, int n, float* logits) {
 
   plan_runs(batch, n);
   for (int il = 0; il < static_cast<int>(hp_.n_layer_decode()); ++il) {
-    attention(il, batch, n);
+    attention(il, batch, n, kv);
     feed_forward(il, n);
   }
 
@@ -205,7 +210,7 @@ void DeepSeek2::plan_runs(const BatchToken* batch, int n) {
   }
 }
 
-void DeepSeek2::attention(int il, const BatchToken* batch, int n) {
+void DeepSeek2::attention(int il, const BatchToken* batch, int n, const KvView& kv) {
   Buffers& b = *buf_;
   const LayerWeights& l = w_.layers[il];
   const int64_t d = hp_.n_embd, H = hp_.n_head, nope = hp_.qk_nope, rope = hp_.qk_rope,
@@ -225,11 +230,11 @@ void DeepSeek2::attention(int il, const BatchToken* batch, int n) {
   }
   cpu::matmul(l.kv_a, b.xn.data(), d, n, b.kv.data(), width, *pool_);
   for (int t = 0; t < n; ++t) {
-    float* kv = b.kv.data() + t * width;
-    cpu::rms_norm(kv, l.kv_a_norm, kv, kvl, eps);
-    b.rope.apply(kv + kvl, 1, rope, batch[t].pos);
+    float* row = b.kv.data() + t * width;
+    cpu::rms_norm(row, l.kv_a_norm, row, kvl, eps);
+    b.rope.apply(row + kvl, 1, rope, batch[t].pos);
     b.rope.apply(b.q.data() + t * H * qkd + nope, static_cast<int>(H), qkd, batch[t].pos);
-    cache_.store(il, batch[t].seq, batch[t].pos, kv);
+    kv.store(il, batch[t].seq, batch[t].pos, row);
   }
 
   pool_->parallel_for(H * static_cast<int64_t>(runs_.size()), [&](int64_t task, int thread) {
@@ -238,9 +243,9 @@ void DeepSeek2::attention(int il, const BatchToken* batch, int n) {
     const float* q = b.q.data() + r.first * H * qkd;
     float* out = b.attn.data() + r.first * H * v;
     if (r.expanded) {
-      attend_expanded(b.mla, l, h, q, batch + r.first, r.count, cache_, il, out, b.threads[thread]);
+      attend_expanded(b.mla, l, h, q, batch + r.first, r.count, kv, il, out, b.threads[thread]);
     } else {
-      attend_absorbed(b.mla, l, h, q, batch + r.first, r.count, cache_, il, out, b.threads[thread]);
+      attend_absorbed(b.mla, l, h, q, batch + r.first, r.count, kv, il, out, b.threads[thread]);
     }
   });
 

@@ -20,10 +20,8 @@ namespace onecard::model {
 
 struct LoadOptions {
   int n_ctx = 4096;   // positions per sequence (capped at the model's training context when it has one)
-  int n_seq = 1;      // sequences the KV cache holds at once
   int n_batch = 512;  // tokens per forward step; larger batches are processed in steps of this size
-  KvType kv_type = KvType::kBF16;
-  int n_threads = 0;                               // 0: one per logical CPU
+  int n_threads = 0;  // 0: one per logical CPU
   AttentionMode attention = AttentionMode::kAuto;  // kAuto picks the cheaper form per sequence and step
   // On AVX-512 VNNI CPUs, Q2_K, Q4_K and Q6_K experts are repacked at load (cpu/packed.h) when they fit in
   // the memory available; otherwise, or with false, the kernels read the mapped file's layout.
@@ -37,30 +35,34 @@ class DeepSeek2 {
 
   const HParams& hparams() const { return hp_; }
   const gguf::File& file() const { return file_; }
-  const KvCache& kv_cache() const { return cache_; }
-  int n_ctx() const { return cache_.n_ctx(); }
+  int n_ctx() const { return n_ctx_; }
+  int n_batch() const { return n_batch_; }
   int n_threads() const { return pool_->size(); }
   uint64_t repacked_bytes() const;  // experts repacked at load (LoadOptions)
 
-  // Runs the batch; `logits` receives n_vocab floats per token with `logits` set, in batch order.
-  Status forward(const std::vector<BatchToken>& batch, std::vector<float>& logits);
+  // Runs the batch over the cache rows `kv` maps each sequence to (writing the batch's own rows there);
+  // `logits` receives n_vocab floats per token with `logits` set, in batch order.
+  Status forward(const std::vector<BatchToken>& batch, const KvView& kv, std::vector<float>& logits);
+  Status forward(const std::vector<BatchToken>& batch, const KvCache& kv, std::vector<float>& logits) {
+    return forward(batch, kv.view(), logits);
+  }
 
  private:
   DeepSeek2(gguf::File file, HParams hp, Weights w, const LoadOptions& o);
-  void forward_step(const BatchToken* batch, int n, float* logits);
+  void forward_step(const BatchToken* batch, int n, const KvView& kv, float* logits);
   struct Run {
     int first, count;
     bool expanded;
   };
   void repack_experts();
   void plan_runs(const BatchToken* batch, int n);
-  void attention(int il, const BatchToken* batch, int n);
+  void attention(int il, const BatchToken* batch, int n, const KvView& kv);
   void feed_forward(int il, int n);
 
   gguf::File file_;
   HParams hp_;
   Weights w_;
-  KvCache cache_;
+  int n_ctx_;
   std::unique_ptr<ThreadPool> pool_;
   int n_batch_;
   AttentionMode attention_mode_;

@@ -16,30 +16,45 @@ Result<KvType> kv_type_from_name(std::string_view name) {
   return make_error("KV cache type '{}' is not one of f32, bf16", name);
 }
 
-KvCache::KvCache(const HParams& hp, int n_seq, int n_ctx, KvType type)
+KvPages::KvPages(const HParams& hp, int page_tokens, int n_pages, KvType type)
     : n_layer_(static_cast<int>(hp.n_layer_decode())),
-      n_seq_(n_seq),
-      n_ctx_(n_ctx),
+      n_pages_(n_pages),
+      page_tokens_(page_tokens),
       width_(static_cast<int>(hp.kv_cache_width())),
       type_(type),
       elem_(type == KvType::kF32 ? 4 : 2) {
-  bytes_ = static_cast<size_t>(n_layer_) * n_seq_ * n_ctx_ * width_ * elem_;
+  page_row_bytes_ = static_cast<size_t>(page_tokens_) * width_ * elem_;
+  bytes_ = page_row_bytes_ * n_layer_ * n_pages_;
   // Value-initialised: pages the OS maps lazily stay untouched until a sequence reaches them.
   data_ = std::make_unique<uint8_t[]>(bytes_);
 }
 
-size_t KvCache::offset(int layer, int seq, int pos) const {
-  return ((static_cast<size_t>(layer) * n_seq_ + seq) * n_ctx_ + pos) * width_ * elem_;
-}
-
-void KvCache::store(int layer, int seq, int pos, const float* row) {
-  uint8_t* dst = data_.get() + offset(layer, seq, pos);
+void KvPages::store(int layer, int page, int slot, const float* row) {
+  uint8_t* dst = data_.get() + offset(layer, page, slot);
   if (type_ == KvType::kF32) {
     std::memcpy(dst, row, static_cast<size_t>(width_) * 4);
     return;
   }
   auto* out = reinterpret_cast<uint16_t*>(dst);
   for (int i = 0; i < width_; ++i) out[i] = fp32_to_bf16(row[i]);
+}
+
+void KvPages::copy_rows(int src, int dst, int rows) {
+  const size_t n = static_cast<size_t>(rows) * width_ * elem_;
+  for (int l = 0; l < n_layer_; ++l) {
+    std::memcpy(data_.get() + offset(l, dst, 0), data_.get() + offset(l, src, 0), n);
+  }
+}
+
+KvCache::KvCache(const HParams& hp, int n_seq, int n_ctx, KvType type, int page_tokens)
+    : pages_(hp, page_tokens, n_seq * ((n_ctx + page_tokens - 1) / page_tokens), type), n_ctx_(n_ctx) {
+  const int per_seq = (n_ctx + page_tokens - 1) / page_tokens;
+  tables_.resize(static_cast<size_t>(n_seq));
+  view_.pages = &pages_;
+  for (int s = 0; s < n_seq; ++s) {
+    for (int p = 0; p < per_seq; ++p) tables_[s].push_back(s * per_seq + p);
+    view_.tables.emplace_back(tables_[s]);
+  }
 }
 
 }  // namespace onecard::model

@@ -19,14 +19,64 @@ T* sized(std::vector<T>& v, size_t n) {
   return v.data();
 }
 
-// Cache rows [first, first + n) of (layer, seq) as float32 rows of `width` values.
-const float* cache_rows_f32(const KvCache& cache, int layer, int seq, int64_t first, int64_t n, int64_t width,
+// Cache rows [first, first + n) of (layer, seq) as float32 rows of `width` values, gathered from their pages.
+const float* cache_rows_f32(const KvView& kv, int layer, int seq, int64_t first, int64_t n, int64_t width,
                             std::vector<float>& buf) {
-  if (cache.type() == KvType::kF32) return static_cast<const float*>(cache.rows(layer, seq)) + first * width;
-  const auto* src = static_cast<const uint16_t*>(cache.rows(layer, seq)) + first * width;
   float* dst = sized(buf, static_cast<size_t>(n * width));
-  for (int64_t i = 0; i < n * width; ++i) dst[i] = bf16_to_fp32(src[i]);
+  const int64_t page_tokens = kv.pages->page_tokens();
+  const bool bf16 = kv.pages->type() == KvType::kBF16;
+  for (int64_t pos = first; pos < first + n;) {
+    const int64_t slot = pos % page_tokens;
+    const int64_t m = std::min(page_tokens - slot, first + n - pos);
+    const void* page = kv.pages->page(layer, kv.tables[seq][pos / page_tokens]);
+    float* out = dst + (pos - first) * width;
+    if (bf16) {
+      const auto* src = static_cast<const uint16_t*>(page) + slot * width;
+      for (int64_t i = 0; i < m * width; ++i) out[i] = bf16_to_fp32(src[i]);
+    } else {
+      std::memcpy(out, static_cast<const float*>(page) + slot * width,
+                  static_cast<size_t>(m * width) * sizeof(float));
+    }
+    pos += m;
+  }
   return dst;
+}
+
+// Calls f(rows, first, count) for each page of (layer, seq) holding positions [0, n_pos): `rows` points at
+// the page's first row (cache type T), which holds position `first`.
+template <class T, class F>
+void for_each_page(const KvView& kv, int layer, int seq, int64_t n_pos, F&& f) {
+  const int64_t page_tokens = kv.pages->page_tokens();
+  const std::span<const int32_t> table = kv.tables[seq];
+  for (int64_t first = 0, i = 0; first < n_pos; first += page_tokens, ++i) {
+    f(static_cast<const T*>(kv.pages->page(layer, table[i])), first, std::min(page_tokens, n_pos - first));
+  }
+}
+
+float dot_row(const float* q, const float* row, int64_t n) {
+  return cpu::dot_f32(q, row, n);
+}
+float dot_row(const float* q, const uint16_t* row, int64_t n) {
+  return cpu::dot_f32_bf16(q, row, n);
+}
+void axpy_row(float a, const float* row, float* out, int64_t n) {
+  cpu::axpy_f32(a, row, out, n);
+}
+void axpy_row(float a, const uint16_t* row, float* out, int64_t n) {
+  cpu::axpy_bf16(a, row, out, n);
+}
+
+// One query in the latent space against positions [0, n_pos) of a sequence: o = softmax(scale * qc.rows) . c.
+template <class T>
+void attend_latent(const KvView& kv, int layer, int seq, int64_t n_pos, const float* qc, int64_t width,
+                   int64_t kvl, float scale, float* scores, float* o) {
+  for_each_page<T>(kv, layer, seq, n_pos, [&](const T* r, int64_t first, int64_t m) {
+    for (int64_t p = 0; p < m; ++p) scores[first + p] = dot_row(qc, r + p * width, width) * scale;
+  });
+  cpu::softmax(scores, n_pos);
+  for_each_page<T>(kv, layer, seq, n_pos, [&](const T* r, int64_t first, int64_t m) {
+    for (int64_t p = 0; p < m; ++p) axpy_row(scores[first + p], r + p * width, o, kvl);
+  });
 }
 
 }  // namespace
@@ -54,7 +104,7 @@ bool prefer_expanded(const MlaShape& s, const BatchToken* tokens, int count) {
 }
 
 void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h, const float* q,
-                     const BatchToken* tokens, int count, const KvCache& cache, int layer, float* out,
+                     const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
                      MlaScratch& sc) {
   const int64_t width = s.width, kvl = s.kv_lora;
   const float* qh = q + h * (s.nope + s.rope);
@@ -66,32 +116,25 @@ void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h, const 
   } else {
     cpu::matmul_serial(l.uk[h], qh, s.q_stride(), count, qcat, width);
   }
-  const bool bf16 = cache.type() == KvType::kBF16;
+  const bool bf16 = kv.pages->type() == KvType::kBF16;
   for (int t = 0; t < count; ++t) {
     float* qc = qcat + t * width;
     std::memcpy(qc + kvl, qh + t * s.q_stride() + s.nope, static_cast<size_t>(s.rope) * sizeof(float));
     const int64_t n_pos = tokens[t].pos + 1;
-    const void* rows = cache.rows(layer, tokens[t].seq);
     float* scores = sized(sc.scores, static_cast<size_t>(n_pos));
     float* o = olat + t * kvl;
     std::fill(o, o + kvl, 0.0f);
     if (bf16) {
-      const auto* r = static_cast<const uint16_t*>(rows);
-      for (int64_t p = 0; p < n_pos; ++p) scores[p] = cpu::dot_f32_bf16(qc, r + p * width, width) * s.scale;
-      cpu::softmax(scores, n_pos);
-      for (int64_t p = 0; p < n_pos; ++p) cpu::axpy_bf16(scores[p], r + p * width, o, kvl);
+      attend_latent<uint16_t>(kv, layer, tokens[t].seq, n_pos, qc, width, kvl, s.scale, scores, o);
     } else {
-      const auto* r = static_cast<const float*>(rows);
-      for (int64_t p = 0; p < n_pos; ++p) scores[p] = cpu::dot_f32(qc, r + p * width, width) * s.scale;
-      cpu::softmax(scores, n_pos);
-      for (int64_t p = 0; p < n_pos; ++p) cpu::axpy_f32(scores[p], r + p * width, o, kvl);
+      attend_latent<float>(kv, layer, tokens[t].seq, n_pos, qc, width, kvl, s.scale, scores, o);
     }
   }
   cpu::matmul_serial(l.uv[h], olat, kvl, count, out + h * s.v, s.out_stride());
 }
 
 void attend_expanded(const MlaShape& s, const LayerWeights& l, int64_t h, const float* q,
-                     const BatchToken* tokens, int count, const KvCache& cache, int layer, float* out,
+                     const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
                      MlaScratch& sc) {
   const int64_t width = s.width, nope = s.nope, rope = s.rope, v = s.v;
   const int seq = tokens[0].seq;
@@ -109,7 +152,7 @@ void attend_expanded(const MlaShape& s, const LayerWeights& l, int64_t h, const 
 
   for (int64_t k0 = 0; k0 < n_keys; k0 += s.key_block) {
     const int64_t nk = std::min(s.key_block, n_keys - k0);
-    const float* rows = cache_rows_f32(cache, layer, seq, k0, nk, width, sc.latents);
+    const float* rows = cache_rows_f32(kv, layer, seq, k0, nk, width, sc.latents);
     // K_nope = W_UK c and V = W_UV c for this block of keys.
     if (l.uk_transposed) {
       cpu::matmul_serial(l.uk[h], rows, width, nk, keys, nope);

@@ -40,10 +40,10 @@ bool prefer_expanded(const MlaShape& s, const BatchToken* tokens, int count);
 // q: the run's first token's queries (q_pe already rotated); out: the run's first token's head outputs. Both
 // are rows of q_stride() / out_stride() floats; this head's slice is written.
 void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h, const float* q,
-                     const BatchToken* tokens, int count, const KvCache& cache, int layer, float* out,
+                     const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
                      MlaScratch& scratch);
 void attend_expanded(const MlaShape& s, const LayerWeights& l, int64_t h, const float* q,
-                     const BatchToken* tokens, int count, const KvCache& cache, int layer, float* out,
+                     const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
                      MlaScratch& scratch);
 
 }  // namespace onecard::model

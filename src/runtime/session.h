@@ -1,6 +1,7 @@
-// One conversation on one sequence of a model: the tokens in its KV cache, prefill, and generation with
-// sampling, end-of-generation tokens, stop strings and streaming UTF-8 text. A new prompt that shares a
-// prefix with what is cached reuses that prefix (multi-turn chat re-sends the whole conversation).
+// One conversation at a time through an Engine, for the command line: set a prompt, generate with sampling,
+// end-of-generation tokens, stop strings and streaming UTF-8 text. Each generation is a request to the
+// engine; a new prompt that shares a prefix with what the last one left in the cache reuses it through the
+// engine's prefix cache (multi-turn chat re-sends the whole conversation).
 #pragma once
 
 #include <atomic>
@@ -11,21 +12,9 @@
 #include <vector>
 
 #include "base/result.h"
-#include "model/deepseek2.h"
-#include "sample/sampler.h"
-#include "text/tokenizer.h"
+#include "runtime/engine.h"
 
 namespace onecard::runtime {
-
-struct GenerateOptions {
-  int max_tokens = 256;  // < 0: until an end-of-generation token, a stop string or the end of the context
-  sample::SamplingParams sampling;
-  std::vector<std::string> stop;
-  bool ignore_eos = false;
-};
-
-enum class FinishReason { kStop, kLength, kContextFull, kCancelled };
-std::string_view finish_reason_name(FinishReason r);
 
 struct GenerationStats {
   int prompt_tokens = 0;  // evaluated by this call's prefill (a reused prefix is not counted)
@@ -37,11 +26,10 @@ struct GenerationStats {
 
 class Session {
  public:
-  // The model and tokenizer must outlive the session.
-  Session(model::DeepSeek2& model, const text::Tokenizer& tokenizer, int seq = 0);
+  // Steps the engine in the calling thread: the engine must not run its own thread (Engine::start).
+  explicit Session(Engine& engine) : engine_(engine) {}
 
-  // Makes `prompt` the context, evaluating only what differs from the cached tokens. Fails, without changing
-  // the cache, when the prompt does not fit the context.
+  // Makes `prompt` the context of the next generation. Fails when it is empty or does not fit the context.
   Status set_prompt(std::span<const int32_t> prompt);
   // Generates after the context; `on_text` receives each piece of text as soon as it is valid UTF-8 and past
   // any stop string. `cancel` (optional) ends generation at the next token.
@@ -49,19 +37,13 @@ class Session {
                                    const std::function<void(std::string_view)>& on_text,
                                    const std::atomic<bool>* cancel = nullptr);
 
+  // What the cache holds after the last generation (prompt and output, positions 0..), or the prompt set.
   const std::vector<int32_t>& tokens() const { return tokens_; }
-  void reset();
+  void reset() { tokens_.clear(); }
 
  private:
-  Status evaluate(std::span<const int32_t> tokens, int first_pos, std::vector<float>& logits);
-
-  model::DeepSeek2& model_;
-  const text::Tokenizer& tokenizer_;
-  int seq_;
-  std::vector<int32_t> tokens_;  // in the cache, positions 0..
-  std::vector<float> logits_;    // of the last token in the cache
-  double last_prompt_seconds_ = 0;
-  int last_prompt_tokens_ = 0;
+  Engine& engine_;
+  std::vector<int32_t> tokens_;
 };
 
 }  // namespace onecard::runtime

@@ -64,15 +64,15 @@ std::vector<float> run(const Golden& g, int chunk, KvType kv, int threads,
   o.attention = mode;
   o.n_ctx = static_cast<int>(g.tokens.size());
   o.n_batch = chunk;
-  o.kv_type = kv;
   o.n_threads = threads;
   auto m = DeepSeek2::load(g.gguf, o);
   EXPECT_TRUE(m.ok()) << m.error().message();
+  const KvCache cache(m.value()->hparams(), 1, o.n_ctx, kv);
   std::vector<BatchToken> batch;
   for (size_t i = 0; i < g.tokens.size(); ++i)
     batch.push_back({g.tokens[i], static_cast<int32_t>(i), 0, true});
   std::vector<float> logits;
-  auto st = m.value()->forward(batch, logits);
+  auto st = m.value()->forward(batch, cache, logits);
   EXPECT_TRUE(st.ok()) << st.error().message();
   return logits;
 }
@@ -147,11 +147,11 @@ TEST(BatchedForward, SequencesDoNotDisturbEachOther) {
   const size_t vocab = g.logits.size() / g.tokens.size();
   LoadOptions o;
   o.n_ctx = 64;
-  o.n_seq = 2;
-  o.kv_type = KvType::kF32;
   o.n_threads = 2;
   auto m = DeepSeek2::load(g.gguf, o);
   ASSERT_TRUE(m.ok()) << m.error().message();
+  // Pages of 16 positions: both sequences cross page boundaries.
+  const KvCache cache(m.value()->hparams(), 2, o.n_ctx, KvType::kF32);
   // Sequence 0 is the golden prompt; sequence 1 the same tokens reversed, started 5 steps later.
   const int n = 40, lag = 5;
   std::vector<int32_t> other(g.tokens.rbegin(), g.tokens.rbegin() + n);
@@ -160,7 +160,7 @@ TEST(BatchedForward, SequencesDoNotDisturbEachOther) {
     std::vector<BatchToken> batch;
     if (s < n) batch.push_back({g.tokens[s], s, 0, true});
     if (s >= lag) batch.push_back({other[s - lag], s - lag, 1, true});
-    ASSERT_TRUE(m.value()->forward(batch, step).ok());
+    ASSERT_TRUE(m.value()->forward(batch, cache, step).ok());
     size_t at = 0;
     if (s < n) seq0.insert(seq0.end(), step.begin(), step.begin() + vocab), at = vocab;
     if (s >= lag) seq1.insert(seq1.end(), step.begin() + at, step.begin() + at + vocab);
@@ -171,10 +171,11 @@ TEST(BatchedForward, SequencesDoNotDisturbEachOther) {
   // Sequence 1 alone, in one fresh model.
   auto alone = DeepSeek2::load(g.gguf, o);
   ASSERT_TRUE(alone.ok());
+  const KvCache alone_cache(alone.value()->hparams(), 1, o.n_ctx, KvType::kF32);
   std::vector<BatchToken> batch;
   for (int i = 0; i < n; ++i) batch.push_back({other[i], i, 0, true});
   std::vector<float> want1;
-  ASSERT_TRUE(alone.value()->forward(batch, want1).ok());
+  ASSERT_TRUE(alone.value()->forward(batch, alone_cache, want1).ok());
   EXPECT_LE(compare(seq1, want1, vocab).max_rel, 1e-5);
 }
 
@@ -184,14 +185,15 @@ TEST(BatchedForward, RefusesTokensOutsideTheModelOrContext) {
   o.n_ctx = 16;
   auto m = DeepSeek2::load(g.gguf, o);
   ASSERT_TRUE(m.ok());
+  const KvCache cache(m.value()->hparams(), 1, o.n_ctx, KvType::kF32);
   std::vector<float> logits;
-  auto st = m.value()->forward({{512, 0, 0, true}}, logits);
+  auto st = m.value()->forward({{512, 0, 0, true}}, cache, logits);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message().find("id 512 is outside the vocabulary"), std::string::npos);
-  st = m.value()->forward({{1, 16, 0, true}}, logits);
+  st = m.value()->forward({{1, 16, 0, true}}, cache, logits);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message().find("position 16 is outside the context of 16 tokens"), std::string::npos);
-  st = m.value()->forward({{1, 0, 1, true}}, logits);
+  st = m.value()->forward({{1, 0, 1, true}}, cache, logits);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.error().message().find("sequence 1"), std::string::npos);
 }

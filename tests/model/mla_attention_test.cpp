@@ -24,7 +24,8 @@ TEST_P(MlaForms, AbsorbedEqualsExpanded) {
              hp.v_head, hp.kv_cache_width(), hp.attention_scale(), 16};
 
   constexpr int kCtx = 53, kQueries = 9;  // 53 keys: three full blocks of 16 and a partial one
-  KvCache cache(hp, 1, kCtx, kv_type);
+  // Pages of 8 positions: the keys span seven pages, the last one partly filled.
+  KvCache cache(hp, 1, kCtx, kv_type, 8);
   Rng rng(5);
   std::vector<float> row(static_cast<size_t>(s.width));
   for (int p = 0; p < kCtx; ++p) {
@@ -40,8 +41,8 @@ TEST_P(MlaForms, AbsorbedEqualsExpanded) {
   std::vector<float> absorbed(static_cast<size_t>(kQueries * s.out_stride())), expanded(absorbed.size());
   MlaScratch scratch;
   for (int64_t h = 0; h < s.n_head; ++h) {
-    attend_absorbed(s, l, h, q.data(), tokens.data(), kQueries, cache, 0, absorbed.data(), scratch);
-    attend_expanded(s, l, h, q.data(), tokens.data(), kQueries, cache, 0, expanded.data(), scratch);
+    attend_absorbed(s, l, h, q.data(), tokens.data(), kQueries, cache.view(), 0, absorbed.data(), scratch);
+    attend_expanded(s, l, h, q.data(), tokens.data(), kQueries, cache.view(), 0, expanded.data(), scratch);
   }
   double diff = 0, norm = 0;
   for (size_t i = 0; i < absorbed.size(); ++i) {

@@ -79,14 +79,14 @@ TEST_P(QuantizedCopy, StaysCloseToTheReference) {
   const auto want = read_all<float>(base + ".logits.f32");
   LoadOptions o;
   o.n_ctx = static_cast<int>(tokens.size());
-  o.kv_type = KvType::kF32;
   o.n_threads = 2;
   auto m = DeepSeek2::load(out, o);
   ASSERT_TRUE(m.ok()) << m.error().message();
+  const KvCache cache(m.value()->hparams(), 1, o.n_ctx, KvType::kF32);
   std::vector<BatchToken> batch;
   for (size_t i = 0; i < tokens.size(); ++i) batch.push_back({tokens[i], static_cast<int32_t>(i), 0, true});
   std::vector<float> got;
-  ASSERT_TRUE(m.value()->forward(batch, got).ok());
+  ASSERT_TRUE(m.value()->forward(batch, cache, got).ok());
   const Closeness cl = closeness(got, want, want.size() / tokens.size());
   std::printf("[ figures  ] %s as %s: mean KL %.3g, top-1 %.1f%%, %.2f -> %.2f MiB\n", c.model.c_str(),
               std::string(scheme_name(c.scheme)).c_str(), cl.mean_kl, 100 * cl.top1,
@@ -152,14 +152,14 @@ TEST(QuantizedCopy, RepackedExpertsGiveTheFileLayoutsLogits) {
   for (int repack = 0; repack < 2; ++repack) {
     LoadOptions o;
     o.n_ctx = static_cast<int>(tokens.size());
-    o.kv_type = KvType::kF32;
     o.repack_experts = repack == 1;
     auto m = DeepSeek2::load(out, o);
     ASSERT_TRUE(m.ok()) << m.error().message();
     if (repack == 1 && m.value()->repacked_bytes() == 0)
       GTEST_SKIP() << "experts are repacked on AVX-512 VNNI only";
     EXPECT_EQ(m.value()->repacked_bytes() > 0, repack == 1);
-    ASSERT_TRUE(m.value()->forward(batch, logits[repack]).ok());
+    const KvCache cache(m.value()->hparams(), 1, o.n_ctx, KvType::kF32);
+    ASSERT_TRUE(m.value()->forward(batch, cache, logits[repack]).ok());
   }
   double diff = 0, norm = 0;
   for (size_t i = 0; i < logits[0].size(); ++i) {

@@ -15,6 +15,13 @@ class SessionTest : public testing::Test {
     o.n_threads = 2;
     model_ = model::DeepSeek2::load(test::golden_dir() + "/models/tiny-v3-f32.gguf", o).value();
     tokenizer_ = text::Tokenizer::from_gguf(model_->file()).value();
+    engine_ = new_engine();
+  }
+
+  std::unique_ptr<Engine> new_engine() {
+    EngineOptions o;
+    o.kv_type = model::KvType::kF32;
+    return std::make_unique<Engine>(*model_, *tokenizer_, o);
   }
 
   std::vector<int32_t> encode(const std::string& text) { return tokenizer_->encode(text).value(); }
@@ -43,10 +50,11 @@ class SessionTest : public testing::Test {
 
   std::unique_ptr<model::DeepSeek2> model_;
   std::unique_ptr<text::Tokenizer> tokenizer_;
+  std::unique_ptr<Engine> engine_;
 };
 
 TEST_F(SessionTest, SameSeedSameTextOtherSeedOtherText) {
-  Session s(*model_, *tokenizer_);
+  Session s(*engine_);
   const auto prompt = encode("the quick brown fox");
   ASSERT_TRUE(s.set_prompt(prompt).ok());
   const Output a = generate(s, options(24, 11));
@@ -61,7 +69,7 @@ TEST_F(SessionTest, SameSeedSameTextOtherSeedOtherText) {
 }
 
 TEST_F(SessionTest, StopStringEndsTheTextBeforeIt) {
-  Session s(*model_, *tokenizer_);
+  Session s(*engine_);
   const auto prompt = encode("once upon a time");
   ASSERT_TRUE(s.set_prompt(prompt).ok());
   const Output full = generate(s, options(40, 5));
@@ -79,7 +87,9 @@ TEST_F(SessionTest, StopStringEndsTheTextBeforeIt) {
 }
 
 TEST_F(SessionTest, SharedPrefixIsNotEvaluatedAgainAndGivesTheSameResult) {
-  Session fresh(*model_, *tokenizer_), reused(*model_, *tokenizer_, 0);
+  // Each on its own engine: the fresh one's prefix cache is empty.
+  const auto other_engine = new_engine();
+  Session fresh(*other_engine), reused(*engine_);
   const auto first = encode("alpha beta gamma");
   const auto longer = encode("alpha beta gamma delta epsilon");
   ASSERT_TRUE(reused.set_prompt(first).ok());
@@ -99,7 +109,7 @@ TEST_F(SessionTest, SharedPrefixIsNotEvaluatedAgainAndGivesTheSameResult) {
 }
 
 TEST_F(SessionTest, PromptLongerThanTheContextIsRefused) {
-  Session s(*model_, *tokenizer_);
+  Session s(*engine_);
   std::vector<int32_t> long_prompt(200, 300);
   auto st = s.set_prompt(long_prompt);
   ASSERT_FALSE(st.ok());
@@ -108,7 +118,7 @@ TEST_F(SessionTest, PromptLongerThanTheContextIsRefused) {
 }
 
 TEST_F(SessionTest, ContextFullEndsGeneration) {
-  Session s(*model_, *tokenizer_);
+  Session s(*engine_);
   ASSERT_TRUE(s.set_prompt(encode("a b c d e f g h")).ok());
   const Output out = generate(s, options(-1, 3));
   EXPECT_EQ(out.stats.finish, FinishReason::kContextFull);
@@ -116,7 +126,7 @@ TEST_F(SessionTest, ContextFullEndsGeneration) {
 }
 
 TEST_F(SessionTest, CancelStopsAtTheNextToken) {
-  Session s(*model_, *tokenizer_);
+  Session s(*engine_);
   ASSERT_TRUE(s.set_prompt(encode("hello")).ok());
   std::atomic<bool> cancel{false};
   int pieces = 0;
@@ -128,7 +138,7 @@ TEST_F(SessionTest, CancelStopsAtTheNextToken) {
 }
 
 TEST_F(SessionTest, EndOfGenerationTokenStops) {
-  Session s(*model_, *tokenizer_);
+  Session s(*engine_);
   ASSERT_TRUE(s.set_prompt(encode("hello")).ok());
   GenerateOptions o = options(50, 1);
   o.ignore_eos = false;
@@ -140,7 +150,7 @@ TEST_F(SessionTest, EndOfGenerationTokenStops) {
 }
 
 TEST_F(SessionTest, BadSamplingParametersAreRefused) {
-  Session s(*model_, *tokenizer_);
+  Session s(*engine_);
   ASSERT_TRUE(s.set_prompt(encode("hello")).ok());
   GenerateOptions o = options(5, 1);
   o.sampling.top_p = 1.5f;
