@@ -94,7 +94,7 @@ Runner add_gen(CLI::App& app) {
   o->experts_opt = cmd->add_option(
       "--experts", o->experts, "Routed experts per MoE block (groups and active counts are adjusted to fit)");
   o->vocab_opt =
-      cmd->add_option("--vocab", o->vocab, "Vocabulary size, at least 262 (256 bytes + 6 specials)");
+      cmd->add_option("--vocab", o->vocab, "Vocabulary size, at least 271 (256 bytes + 15 specials)");
   cmd->add_option("--seed", o->seed, "Random seed of the weights")->capture_default_str();
   cmd->add_flag("-q,--quiet", o->quiet, "No progress bar");
   return [o] { return run_gen(*o); };

@@ -2,17 +2,64 @@
 
 namespace onecard::synth {
 
-// DeepSeek-V3's conversation layout with this vocabulary's special tokens: system text after BOS, then
-// <｜User｜> and <｜Assistant｜> turns, each answer closed by EOS.
-constexpr std::string_view kChatTemplate =
-    "{{ bos_token }}"
-    "{%- for message in messages if message['role'] == 'system' %}{{ message['content'] }}{%- endfor %}"
-    "{%- for message in messages %}"
-    "{%- if message['role'] == 'user' %}{{ '<｜User｜>' + message['content'] }}"
-    "{%- elif message['role'] == 'assistant' %}{{ '<｜Assistant｜>' + message['content'] + eos_token }}"
-    "{%- endif %}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}{{ '<｜Assistant｜>' }}{%- endif %}";
+// DeepSeek-V3/R1's conversation layout with this vocabulary's special tokens, and tool calling as those
+// models do it, so that a server can be tested end to end: system text (and a list of the `tools`) after BOS,
+// then <｜User｜> and <｜Assistant｜> turns, each answer closed by EOS. An answer's tool calls follow its
+// text as
+// <｜tool▁calls▁begin｜><｜tool▁call▁begin｜>function<｜tool▁sep｜>NAME\n```json\nARGS\n```<｜tool▁call▁end｜>...
+// <｜tool▁calls▁end｜>; the results come as one <｜tool▁outputs▁begin｜>...<｜tool▁outputs▁end｜> block of
+// <｜tool▁output▁begin｜>...<｜tool▁output▁end｜> entries, after which the assistant goes on without a new
+// <｜Assistant｜> (as in DeepSeek's templates). Arguments given as a string are written as they are, others
+// as JSON.
+constexpr std::string_view kChatTemplate = R"TEMPLATE({{- bos_token -}}
+{%- set ns = namespace(system='', in_outputs=false) -%}
+{%- for message in messages if message['role'] == 'system' -%}
+  {%- set ns.system = ns.system + ('\n\n' if ns.system else '') + message['content'] -%}
+{%- endfor -%}
+{%- if tools -%}
+  {%- set ns.system = ns.system + ('\n\n' if ns.system else '') -%}
+  {%- set ns.system = ns.system + '## Tools\n\nYou can call these functions.' -%}
+  {%- for tool in tools -%}
+    {%- set fn = tool['function'] -%}
+    {%- set ns.system = ns.system + '\n\n### ' + fn['name'] -%}
+    {%- if fn['description'] -%}{%- set ns.system = ns.system + '\n' + fn['description'] -%}{%- endif -%}
+    {%- if fn['parameters'] is defined -%}
+      {%- set ns.system = ns.system + '\nParameters: ' + (fn['parameters'] | tojson) -%}
+    {%- endif -%}
+  {%- endfor -%}
+{%- endif -%}
+{{- ns.system -}}
+{%- for message in messages -%}
+  {%- if message['role'] != 'tool' and ns.in_outputs -%}
+    {{- '<｜tool▁outputs▁end｜>' -}}
+  {%- endif -%}
+  {%- if message['role'] == 'user' -%}
+    {{- '<｜User｜>' + message['content'] -}}
+  {%- elif message['role'] == 'assistant' -%}
+    {%- if not ns.in_outputs -%}{{- '<｜Assistant｜>' -}}{%- endif -%}
+    {%- if message['content'] -%}{{- message['content'] -}}{%- endif -%}
+    {%- if message['tool_calls'] -%}
+      {{- '<｜tool▁calls▁begin｜>' -}}
+      {%- for call in message['tool_calls'] -%}
+        {%- set args = call['function']['arguments'] -%}
+        {%- if not loop.first -%}{{- '\n' -}}{%- endif -%}
+        {{- '<｜tool▁call▁begin｜>function<｜tool▁sep｜>' + call['function']['name'] + '\n```json\n' -}}
+        {{- (args if args is string else args | tojson) + '\n```<｜tool▁call▁end｜>' -}}
+      {%- endfor -%}
+      {{- '<｜tool▁calls▁end｜>' -}}
+    {%- endif -%}
+    {{- eos_token -}}
+  {%- elif message['role'] == 'tool' -%}
+    {{- '\n' if ns.in_outputs else '<｜tool▁outputs▁begin｜>' -}}
+    {{- '<｜tool▁output▁begin｜>' + message['content'] + '<｜tool▁output▁end｜>' -}}
+  {%- endif -%}
+  {%- set ns.in_outputs = message['role'] == 'tool' -%}
+{%- endfor -%}
+{%- if ns.in_outputs -%}
+  {{- '<｜tool▁outputs▁end｜>' -}}
+{%- elif add_generation_prompt -%}
+  {{- '<｜Assistant｜>' -}}
+{%- endif -%})TEMPLATE";
 
 std::vector<std::pair<std::string, gguf::MetaValue>> build_metadata(const ModelSpec& s, const Vocab& vocab) {
   using gguf::MetaValue;

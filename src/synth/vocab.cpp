@@ -50,13 +50,24 @@ constexpr std::array<std::string_view, 18> kSymbols = {
     "**",   "//", "::",   "->",       "!=",     "'s",  "\t\t", "```", "0.",
 };
 
-// DeepSeek-V3's spellings: full-width vertical bars (U+FF5C) and the lower one-eighth block (U+2581).
-constexpr std::array<std::string_view, 6> kSpecials = {"<｜begin▁of▁sentence｜>",
-                                                       "<｜end▁of▁sentence｜>",
-                                                       "<｜User｜>",
-                                                       "<｜Assistant｜>",
-                                                       "<think>",
-                                                       "</think>"};
+// DeepSeek-V3's spellings: full-width vertical bars (U+FF5C) and the lower one-eighth block (U+2581). The
+// tool-call markers follow the chat tokens, so that prompts and answers with tool calls tokenize as
+// DeepSeek's.
+constexpr std::array<std::string_view, 15> kSpecials = {"<｜begin▁of▁sentence｜>",
+                                                        "<｜end▁of▁sentence｜>",
+                                                        "<｜User｜>",
+                                                        "<｜Assistant｜>",
+                                                        "<think>",
+                                                        "</think>",
+                                                        "<｜tool▁calls▁begin｜>",
+                                                        "<｜tool▁calls▁end｜>",
+                                                        "<｜tool▁call▁begin｜>",
+                                                        "<｜tool▁call▁end｜>",
+                                                        "<｜tool▁sep｜>",
+                                                        "<｜tool▁outputs▁begin｜>",
+                                                        "<｜tool▁outputs▁end｜>",
+                                                        "<｜tool▁output▁begin｜>",
+                                                        "<｜tool▁output▁end｜>"};
 
 uint64_t pair_key(uint32_t a, uint32_t b) {
   return (uint64_t{a} << 32) | b;

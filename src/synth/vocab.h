@@ -15,8 +15,8 @@ namespace onecard::synth {
 inline constexpr int32_t kTokenNormal = 1;
 inline constexpr int32_t kTokenControl = 3;
 
-// 256 byte tokens and the DeepSeek special tokens.
-inline constexpr uint32_t kMinVocab = 262;
+// 256 byte tokens and the DeepSeek special tokens (chat and tool-call markers).
+inline constexpr uint32_t kMinVocab = 271;
 inline constexpr uint32_t kMaxVocab = 1u << 22;
 
 struct Vocab {
@@ -33,9 +33,11 @@ std::string byte_token(uint8_t byte);
 std::string byte_level(std::string_view raw);
 
 // Token i < 256 is byte i; then English words and their prefixes, whitespace runs, numbers and generated
-// pseudo-words; the six special tokens (<｜begin▁of▁sentence｜>, <｜end▁of▁sentence｜>, <｜User｜>,
-// <｜Assistant｜>, <think>, </think>) are the last ones, bos and eos the first two of them. The result
-// depends only on `size` (kMinVocab..kMaxVocab).
+// pseudo-words; the 15 special tokens (<｜begin▁of▁sentence｜>, <｜end▁of▁sentence｜>, <｜User｜>,
+// <｜Assistant｜>, <think>, </think>, then the tool-call markers <｜tool▁calls▁begin｜>,
+// <｜tool▁calls▁end｜>, <｜tool▁call▁begin｜>, <｜tool▁call▁end｜>, <｜tool▁sep｜>, <｜tool▁outputs▁begin｜>,
+// <｜tool▁outputs▁end｜>, <｜tool▁output▁begin｜>, <｜tool▁output▁end｜>), all control tokens, are the last
+// ones, bos and eos the first two of them. The result depends only on `size` (kMinVocab..kMaxVocab).
 Result<Vocab> build_vocab(uint32_t size);
 
 }  // namespace onecard::synth

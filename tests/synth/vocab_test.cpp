@@ -92,7 +92,17 @@ TEST(SynthVocab, PropertiesAtSeveralSizes) {
                                                "<｜User｜>",
                                                "<｜Assistant｜>",
                                                "<think>",
-                                               "</think>"};
+                                               "</think>",
+                                               "<｜tool▁calls▁begin｜>",
+                                               "<｜tool▁calls▁end｜>",
+                                               "<｜tool▁call▁begin｜>",
+                                               "<｜tool▁call▁end｜>",
+                                               "<｜tool▁sep｜>",
+                                               "<｜tool▁outputs▁begin｜>",
+                                               "<｜tool▁outputs▁end｜>",
+                                               "<｜tool▁output▁begin｜>",
+                                               "<｜tool▁output▁end｜>"};
+    ASSERT_EQ(specials.size() + 256, kMinVocab);
     for (size_t k = 0; k < specials.size(); ++k) {
       const uint32_t id = size - static_cast<uint32_t>(specials.size()) + static_cast<uint32_t>(k);
       EXPECT_EQ(v.tokens[id], specials[k]);
@@ -143,8 +153,8 @@ TEST(SynthVocab, FullDeepSeekSizeIsQuickAndDeterministic) {
   const auto a = build_vocab(129280);
   ASSERT_TRUE(a.ok()) << a.error().message();
   EXPECT_EQ(a->tokens.size(), 129280u);
-  EXPECT_EQ(a->merges.size(), 129280u - 262u);
-  EXPECT_EQ(a->bos, 129274u);
+  EXPECT_EQ(a->merges.size(), 129280u - 271u);
+  EXPECT_EQ(a->bos, 129265u);
   const std::set<std::string> unique(a->tokens.begin(), a->tokens.end());
   EXPECT_EQ(unique.size(), a->tokens.size());
   const auto b = build_vocab(129280);
@@ -156,7 +166,7 @@ TEST(SynthVocab, FullDeepSeekSizeIsQuickAndDeterministic) {
 TEST(SynthVocab, SizeOutOfRangeIsAnError) {
   const auto r = build_vocab(kMinVocab - 1);
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.error().message().find("262"), std::string::npos) << r.error().message();
+  EXPECT_NE(r.error().message().find("271"), std::string::npos) << r.error().message();
 }
 
 }  // namespace
