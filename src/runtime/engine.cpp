@@ -77,6 +77,7 @@ struct Engine::Sequence {
   sample::StopMatcher stops;
   text::StreamDecoder decoder;
   GenerationEvent event;  // what this step has for the client
+  bool admitted = false;
   bool done = false;
 
   int n_prompt() const { return static_cast<int>(req.prompt.size()); }
@@ -109,6 +110,10 @@ Engine::~Engine() {
   stop();
 }
 
+int Engine::max_positions() const {
+  return std::min(n_ctx(), pool_.n_pages() * pool_.page_tokens());
+}
+
 int Engine::pages_for(int positions) const {
   return (positions + pool_.page_tokens() - 1) / pool_.page_tokens();
 }
@@ -122,10 +127,10 @@ Submitted Engine::submit(GenerationRequest request) {
     return out;
   };
   if (n_prompt == 0) return invalid("the prompt is empty");
-  if (n_prompt >= n_ctx()) {
+  if (n_prompt >= max_positions()) {
     return invalid(fmt::format(
         "the prompt has {} tokens, the context holds {} (leave room to generate; raise --ctx-size)", n_prompt,
-        n_ctx()));
+        max_positions()));
   }
   for (int32_t t : request.prompt) {
     if (t < 0 || t >= tokenizer_.n_vocab()) {
@@ -136,9 +141,6 @@ Submitted Engine::submit(GenerationRequest request) {
   if (auto st = request.options.sampling.validate(tokenizer_.n_vocab()); !st.ok())
     return invalid(st.error().message());
   if (request.logprobs > 20) return invalid(fmt::format("logprobs {} is above 20", request.logprobs));
-  if (pages_for(std::min(n_ctx(), n_prompt + 1)) > pool_.n_pages()) {
-    return invalid(fmt::format("the prompt needs more KV pages than the pool has ({})", pool_.n_pages()));
-  }
   std::lock_guard lock(mu_);
   if (!admitting_) {
     out.code = Submitted::Code::kBusy;
@@ -185,17 +187,19 @@ void Engine::admit() {
   while (!waiting_.empty() && static_cast<int>(running_.size()) < options_.parallel) {
     Sequence& s = *waiting_.front();
     const int max_tokens = s.req.options.max_tokens;
-    const int positions = max_tokens < 0 ? n_ctx() : std::min(n_ctx(), s.n_prompt() + max_tokens);
+    const int positions =
+        max_tokens < 0 ? max_positions() : std::min(max_positions(), s.n_prompt() + max_tokens);
     const int need = pages_for(positions);
     KvPool::Match m = pool_.match(s.req.prompt, s.n_prompt() - 1);
     const int more = need - static_cast<int>(m.pages.size());
     if (more > pool_.n_available() - reserved_) {
-      for (int32_t p : m.pages) pool_.release(p);
+      release_pages(m.pages);
       break;  // in order: the head of the queue waits for pages rather than being overtaken
     }
     s.pages = std::move(m.pages);
     s.n_cached = s.reused = m.tokens;
     s.reserved = std::max(0, more);
+    s.admitted = true;
     reserved_ += s.reserved;
     for (int32_t t : s.req.prompt) s.sampler.accept(t);
     running_.push_back(std::move(waiting_.front()));
@@ -203,6 +207,12 @@ void Engine::admit() {
     waiting_count_.fetch_sub(1);
     running_count_.fetch_add(1);
   }
+}
+
+void Engine::release_pages(const std::vector<int32_t>& pages) {
+  // Last page first: the start of a chain becomes idle last and so is evicted last, and a chain can only be
+  // found from its start.
+  for (auto it = pages.rbegin(); it != pages.rend(); ++it) pool_.release(*it);
 }
 
 void Engine::publish_full_pages(Sequence& s) {
@@ -228,7 +238,7 @@ void Engine::finish(Sequence& s, FinishReason why, const std::string& error) {
                   std::span<const int32_t>(s.tokens.data() + static_cast<size_t>(s.published) * p,
                                            static_cast<size_t>(tail)));
   }
-  for (int32_t page : s.pages) pool_.release(page);
+  release_pages(s.pages);
   s.pages.clear();
   reserved_ -= s.reserved;
   s.reserved = 0;
@@ -240,7 +250,7 @@ void Engine::finish(Sequence& s, FinishReason why, const std::string& error) {
   s.event.cached_positions = s.n_cached;
   {
     std::lock_guard lock(mu_);
-    totals_.prompt_tokens += static_cast<uint64_t>(s.n_prompt());
+    if (s.admitted) totals_.prompt_tokens += static_cast<uint64_t>(s.n_prompt());
     totals_.cached_prompt_tokens += static_cast<uint64_t>(s.reused);
     totals_.generated_tokens += static_cast<uint64_t>(s.generated);
   }
@@ -259,7 +269,7 @@ void Engine::sample_next(Sequence& s, const float* logits) {
   // The token that completed a stop string is not evaluated: the cache ends before it.
   if (s.stops.stopped()) return finish(s, FinishReason::kStop);
   if (o.max_tokens >= 0 && s.generated >= o.max_tokens) return finish(s, FinishReason::kLength);
-  if (s.n_cached >= n_ctx()) return finish(s, FinishReason::kContextFull);
+  if (s.n_cached >= max_positions()) return finish(s, FinishReason::kContextFull);
   s.tokens.push_back(id);
   s.pending = id;
 }
@@ -341,30 +351,35 @@ bool Engine::run_batch() {
   return true;
 }
 
-bool Engine::step() {
-  const auto t0 = Clock::now();
-  take_incoming();
-  for (auto& s : running_) {
-    if (s->handle->cancelled()) finish(*s, FinishReason::kCancelled);
-  }
-  admit();
-  bool worked = !running_.empty();
-  if (worked && !run_batch()) {
-    // Cannot happen while reservations hold; fail the running sequences rather than stall.
-    for (auto& s : running_) {
-      if (!s->done) finish(*s, FinishReason::kStop, "the KV cache ran out of pages");
-    }
-  }
+void Engine::deliver() {
   for (auto& s : running_) {
     if (!s->event.text.empty() || !s->event.tokens.empty() || s->done) {
       if (s->req.on_event) s->req.on_event(s->event);
       s->event = GenerationEvent{};
     }
   }
-  // Requests that finished while waiting (cancelled) were answered in admit().
   const size_t before = running_.size();
   std::erase_if(running_, [](const std::unique_ptr<Sequence>& s) { return s->done; });
   running_count_.fetch_sub(static_cast<int>(before - running_.size()));
+}
+
+bool Engine::step() {
+  const auto t0 = Clock::now();
+  take_incoming();
+  const bool had_running = !running_.empty();
+  for (auto& s : running_) {
+    if (s->handle->cancelled()) finish(*s, FinishReason::kCancelled);
+  }
+  deliver();  // cancelled sequences leave before admission: their slots and pages serve this step
+  admit();
+  const bool worked = !running_.empty();
+  if (worked && !run_batch()) {
+    // Cannot happen while reservations hold; fail the running sequences rather than stall.
+    for (auto& s : running_) {
+      if (!s->done) finish(*s, FinishReason::kStop, "the KV cache ran out of pages");
+    }
+  }
+  deliver();
   {
     // The pool belongs to the stepping thread; stats() reads this copy of its counts.
     std::lock_guard lock(mu_);
@@ -378,7 +393,7 @@ bool Engine::step() {
     totals_.pages_used = pool_.n_used();
     if (running_.empty() && waiting_.empty() && incoming_.empty()) idle_cv_.notify_all();
   }
-  return worked || before > 0;
+  return worked || had_running;
 }
 
 void Engine::start() {

@@ -140,6 +140,11 @@ class Engine {
   bool run_batch();
   void sample_next(Sequence& s, const float* logits);
   void publish_full_pages(Sequence& s);
+  void release_pages(const std::vector<int32_t>& pages);
+  // Hands each running sequence's event of this step to its client and drops the finished sequences.
+  void deliver();
+  // Positions one sequence can reach: the context, or fewer when the pool is smaller.
+  int max_positions() const;
   void finish(Sequence& s, FinishReason why, const std::string& error = {});
   int pages_for(int positions) const;
 
