@@ -11,9 +11,9 @@
 
 #include <fmt/format.h>
 
-#include "app/chat_prompt.h"
 #include "app/commands.h"
 #include "app/model_flags.h"
+#include "text/chat_prompt.h"
 #include "text/reasoning.h"
 
 namespace onecard::app {
@@ -76,7 +76,7 @@ int run_chat(const ChatOptions& o) {
     }
     if (line.empty()) continue;
     history.push_back({{"role", "user"}, {"content", line}});
-    auto prompt = render_chat(tmpl.value(), *loaded->tokenizer, history);
+    auto prompt = text::render_chat(tmpl.value(), *loaded->tokenizer, history);
     if (!prompt.ok()) return fail(prompt.error());
     if (auto st = session.set_prompt(prompt->ids); !st.ok()) {
       fmt::print(stderr, "onecard chat: {} (use /reset)\n", st.error().message());

@@ -18,5 +18,7 @@ Runner add_quantize(CLI::App& app);
 Runner add_perplexity(CLI::App& app);
 Runner add_chat(CLI::App& app);
 Runner add_tokenize(CLI::App& app);
+Runner add_bench_serve(CLI::App& app);
+Runner add_serve(CLI::App& app);
 
 }  // namespace onecard::app

@@ -5,9 +5,9 @@
 
 #include <fmt/format.h>
 
-#include "app/chat_prompt.h"
 #include "app/commands.h"
 #include "app/model_flags.h"
+#include "text/chat_prompt.h"
 
 namespace onecard::app {
 namespace {
@@ -42,7 +42,7 @@ int run(const RunOptions& o) {
     nlohmann::ordered_json messages = nlohmann::ordered_json::array();
     if (!o.system.empty()) messages.push_back({{"role", "system"}, {"content", o.system}});
     messages.push_back({{"role", "user"}, {"content", prompt}});
-    auto rendered = render_chat(tmpl.value(), *loaded->tokenizer, messages);
+    auto rendered = text::render_chat(tmpl.value(), *loaded->tokenizer, messages);
     if (!rendered.ok()) return fail(rendered.error());
     ids = std::move(rendered->ids);
   } else {

@@ -1,5 +1,5 @@
-// Conversations rendered through the model's chat template and tokenized, as `run --chat` and `chat` send
-// them.
+// Conversations rendered through the model's chat template and tokenized, as `run --chat`, `chat` and the
+// server send them.
 #pragma once
 
 #include <vector>
@@ -10,7 +10,7 @@
 #include "text/chat_template.h"
 #include "text/tokenizer.h"
 
-namespace onecard::app {
+namespace onecard::text {
 
 // The prompt ids of `messages` (OpenAI-style objects) with the assistant's turn opened. Control tokens the
 // template writes (<｜User｜>, BOS, ...) become their ids; the template supplies BOS, so none is added.
@@ -19,7 +19,9 @@ struct ChatPrompt {
   std::vector<int32_t> ids;
   bool opens_reasoning = false;
 };
-Result<ChatPrompt> render_chat(const text::ChatTemplate& tmpl, const text::Tokenizer& tokenizer,
-                               const nlohmann::ordered_json& messages);
+// `extra`: further template variables (tools, enable_thinking, ...) or null.
+Result<ChatPrompt> render_chat(const ChatTemplate& tmpl, const Tokenizer& tokenizer,
+                               const nlohmann::ordered_json& messages,
+                               const nlohmann::ordered_json& extra = nullptr);
 
-}  // namespace onecard::app
+}  // namespace onecard::text
