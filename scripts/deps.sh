@@ -3,8 +3,14 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config clang-format
-  libgtest-dev libgmock-dev libbenchmark-dev libfmt-dev libcli11-dev nlohmann-json3-dev libpcre2-dev)
+  libgtest-dev libgmock-dev libbenchmark-dev libfmt-dev libcli11-dev nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev)
 if [[ "${1:-}" == "--fuzz" ]]; then packages+=(clang libclang-rt-14-dev); fi
+# The client tests of `onecard serve` (tests/serve/client): curl, and node with npm for the openai client
+# (npm needs ca-certificates to reach its registry). Debian's nodejs and npm only where the commands are
+# missing, so that a newer node installed otherwise is kept.
+packages+=(curl ca-certificates)
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

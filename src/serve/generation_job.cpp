@@ -199,43 +199,41 @@ std::string GenerationJob::stream_end() {
   return out;
 }
 
-bool GenerationJob::next_stream_text(std::string& out) {
+bool GenerationJob::next_text(std::string& out) {
   if (ended_) return true;
   for (const EventChannel::Item& item : channel_->take(std::chrono::milliseconds(100))) out += apply(item);
   if (all_done()) {
-    out += stream_end();
+    out += options_->stream ? stream_end() : dump_json(whole_body());
     ended_ = true;
   }
   const auto now = Clock::now();
-  if (out.empty() && now - last_write_ > std::chrono::seconds(2)) out = ": keep-alive\n\n";
+  if (out.empty() && now - last_write_ > std::chrono::seconds(1))
+    out = options_->stream ? ": keep-alive\n\n" : " ";
   if (!out.empty()) last_write_ = now;
   return ended_;
 }
 
-std::pair<int, json> GenerationJob::wait_whole() {
-  while (!all_done()) {
-    for (const EventChannel::Item& item : channel_->take(std::chrono::milliseconds(500))) apply(item);
-  }
-  if (!error_.empty()) return {500, error_body(ApiError{500, "server_error", error_, "", ""})};
+json GenerationJob::whole_body() const {
+  if (!error_.empty()) return error_body(ApiError{500, "server_error", error_, "", ""});
   const Usage usage{totals_.prompt_tokens, totals_.completion_tokens, totals_.cached_tokens,
                     totals_.reasoning_tokens};
   if (chat_) {
     std::vector<ChatChoice> out;
-    for (Choice& c : choices_) {
+    for (const Choice& c : choices_) {
       ChatChoice choice = c.chat->choice();
       if (want_logprobs_) choice.logprobs = c.logprobs;
       out.push_back(std::move(choice));
     }
-    return {200, chat_completion(meta_, out, usage)};
+    return chat_completion(meta_, out, usage);
   }
   std::vector<CompletionChoice> out;
   for (size_t i = 0; i < choices_.size(); ++i) {
-    Choice& c = choices_[i];
+    const Choice& c = choices_[i];
     std::optional<std::vector<TokenLogprob>> lp;
     if (want_logprobs_) lp = c.logprobs;
     out.push_back({static_cast<int>(i), c.text, lp, 0, c.finish});
   }
-  return {200, text_completion(meta_, out, usage)};
+  return text_completion(meta_, out, usage);
 }
 
 void GenerationJob::record(ServerMetrics& m) {

@@ -35,12 +35,11 @@ class GenerationJob {
   ~GenerationJob();
 
   bool streaming() const { return options_->stream; }
-  // Waits for every choice; the status and the response body.
-  std::pair<int, json> wait_whole();
-  // Waits briefly for events and appends the SSE text they make to `out` (a keep-alive comment after a
-  // quiet while, so that a vanished client is noticed); true when the stream is complete, `out` then ending
-  // with `data: [DONE]`.
-  bool next_stream_text(std::string& out);
+  // Waits briefly for events and appends what the client gets next to `out`: streamed, the SSE chunks they
+  // make; whole, the response JSON once every choice is done. After a quiet while it appends a keep-alive (an
+  // SSE comment, or a space before the JSON), so that a vanished client is noticed. True when the answer is
+  // complete, a stream then ending with `data: [DONE]`.
+  bool next_text(std::string& out);
   // Ends every choice at the engine's next step.
   void cancel();
 
@@ -63,6 +62,7 @@ class GenerationJob {
   // Applies one event; streamed, the SSE text it makes.
   std::string apply(const EventChannel::Item& item);
   std::string stream_end();
+  json whole_body() const;
   bool all_done() const { return done_ == static_cast<int>(choices_.size()); }
 
   bool chat_ = true;

@@ -1,6 +1,7 @@
 #include "serve/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <thread>
@@ -63,6 +64,13 @@ std::string_view endpoint_label(const std::string& path) {
   return "other";
 }
 
+// Debian's cpp-httplib is built with a listen backlog of 5: a burst of clients overflows it and their
+// connections wait for TCP retransmits or are reset. The socket is listened on again with a deep backlog.
+class HttpServer : public httplib::Server {
+ public:
+  void deepen_backlog() { ::listen(svr_sock_.load(), SOMAXCONN); }
+};
+
 }  // namespace
 
 struct Server::Impl {
@@ -70,7 +78,7 @@ struct Server::Impl {
 
   ServerOptions options;
   ServerMetrics& metrics;
-  httplib::Server http;
+  HttpServer http;
   std::atomic<bool> ready{false};
   ServedModel model;
   int64_t created = unix_now();
@@ -107,20 +115,18 @@ struct Server::Impl {
       return;
     }
     std::shared_ptr<GenerationJob> j = std::move(job.value());
-    if (!j->streaming()) {
-      const auto [status, body] = j->wait_whole();
-      t_access.totals = j->totals();
-      j->record(metrics);
-      send_json(res, status, body);
-      return;
+    // Whole answers are sent through a content provider too: it writes a space now and then while the answer
+    // is being generated (leading whitespace is valid JSON), so that a client that gave up is noticed by a
+    // failed write and its sequences are cancelled.
+    if (j->streaming()) {
+      res.set_header("Cache-Control", "no-cache");
+      res.set_header("X-Accel-Buffering", "no");
     }
-    res.set_header("Cache-Control", "no-cache");
-    res.set_header("X-Accel-Buffering", "no");
     res.set_chunked_content_provider(
-        "text/event-stream",
+        j->streaming() ? "text/event-stream" : "application/json",
         [j](size_t, httplib::DataSink& sink) {
           std::string out;
-          const bool finished = j->next_stream_text(out);
+          const bool finished = j->next_text(out);
           if (!out.empty() && !sink.write(out.data(), out.size())) {
             j->cancel();  // the client is gone
             t_access.totals = j->totals();
@@ -236,6 +242,7 @@ Status Server::bind() {
     }
     port_ = s.options.port;
   }
+  s.http.deepen_backlog();
   return {};
 }
 

@@ -123,9 +123,11 @@ class Builder {
     }
     v.bos = static_cast<uint32_t>(v.tokens.size());
     v.eos = v.bos + 1;
+    // DeepSeek-R1 marks <think> and </think> as added tokens that are not special: they are user-defined
+    // tokens, written in decoded text like words (the reasoning split reads them); the rest are control.
     for (auto s : kSpecials) {
       v.tokens.emplace_back(s);
-      v.types.push_back(kTokenControl);
+      v.types.push_back(s == "<think>" || s == "</think>" ? kTokenUserDefined : kTokenControl);
     }
     return v;
   }

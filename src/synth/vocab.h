@@ -14,6 +14,7 @@ namespace onecard::synth {
 // token_type values of llama.cpp's vocabulary.
 inline constexpr int32_t kTokenNormal = 1;
 inline constexpr int32_t kTokenControl = 3;
+inline constexpr int32_t kTokenUserDefined = 4;
 
 // 256 byte tokens and the DeepSeek special tokens (chat and tool-call markers).
 inline constexpr uint32_t kMinVocab = 271;

@@ -106,7 +106,8 @@ TEST(SynthVocab, PropertiesAtSeveralSizes) {
     for (size_t k = 0; k < specials.size(); ++k) {
       const uint32_t id = size - static_cast<uint32_t>(specials.size()) + static_cast<uint32_t>(k);
       EXPECT_EQ(v.tokens[id], specials[k]);
-      EXPECT_EQ(v.types[id], kTokenControl);
+      const bool think = specials[k] == "<think>" || specials[k] == "</think>";
+      EXPECT_EQ(v.types[id], think ? kTokenUserDefined : kTokenControl) << specials[k];
     }
     EXPECT_EQ(v.tokens[v.bos], specials[0]);
     EXPECT_EQ(v.tokens[v.eos], specials[1]);
