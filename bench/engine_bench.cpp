@@ -45,11 +45,10 @@ void BM_EngineDecode(benchmark::State& state) {
   Loaded& l = demo();
   const int parallel = static_cast<int>(state.range(0));
   constexpr int kTokens = 64;
-  double generated = 0, step_s = 0, forward_s = 0;
+  runtime::EngineOptions eo;
+  eo.parallel = parallel;
+  runtime::Engine engine(*l.model, *l.tokenizer, eo);
   for (auto _ : state) {
-    runtime::EngineOptions eo;
-    eo.parallel = parallel;
-    runtime::Engine engine(*l.model, *l.tokenizer, eo);
     int done = 0;
     for (int i = 0; i < parallel; ++i) {
       runtime::GenerationRequest r;
@@ -61,11 +60,10 @@ void BM_EngineDecode(benchmark::State& state) {
       (void)engine.submit(std::move(r));
     }
     while (done < parallel) engine.step();
-    const runtime::EngineStats s = engine.stats();
-    generated += static_cast<double>(s.generated_tokens);
-    step_s += s.step_seconds;
-    forward_s += s.forward_seconds;
   }
+  const runtime::EngineStats s = engine.stats();
+  const auto generated = static_cast<double>(s.generated_tokens);
+  const double step_s = s.step_seconds, forward_s = s.forward_seconds;
   state.counters["tokens_per_s"] = benchmark::Counter(generated, benchmark::Counter::kIsRate);
   state.counters["scheduler_share"] = step_s > 0 ? (step_s - forward_s) / step_s : 0;
 }

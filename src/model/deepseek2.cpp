@@ -205,7 +205,14 @@ void DeepSeek2::plan_runs(const BatchToken* batch, int n) {
     while (first + count < n && batch[first + count].seq == batch[first].seq) ++count;
     bool expanded = attention_mode_ == AttentionMode::kExpanded;
     if (attention_mode_ == AttentionMode::kAuto) expanded = prefer_expanded(buf_->mla, batch + first, count);
-    runs_.push_back({first, count, expanded});
+    // The absorbed form takes tokens of any sequences: neighbouring absorbed runs become one, so that a
+    // head's projections into and out of the latent space run once for all the sequences decoding in this
+    // step.
+    if (!expanded && !runs_.empty() && !runs_.back().expanded) {
+      runs_.back().count += count;
+    } else {
+      runs_.push_back({first, count, expanded});
+    }
     first += count;
   }
 }

@@ -1,6 +1,7 @@
 #include "model/kv_cache.h"
 
 #include <cstring>
+#include <new>
 
 #include "base/half.h"
 
@@ -25,8 +26,9 @@ KvPages::KvPages(const HParams& hp, int page_tokens, int n_pages, KvType type)
       elem_(type == KvType::kF32 ? 4 : 2) {
   page_row_bytes_ = static_cast<size_t>(page_tokens_) * width_ * elem_;
   bytes_ = page_row_bytes_ * n_layer_ * n_pages_;
-  // Value-initialised: pages the OS maps lazily stay untouched until a sequence reaches them.
-  data_ = std::make_unique<uint8_t[]>(bytes_);
+  // calloc: the OS hands out zeroed pages lazily, so memory is touched only where sequences write.
+  data_.reset(static_cast<uint8_t*>(std::calloc(bytes_ > 0 ? bytes_ : 1, 1)));
+  if (data_ == nullptr) throw std::bad_alloc();
 }
 
 void KvPages::store(int layer, int page, int slot, const float* row) {

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -59,7 +60,10 @@ class KvPages {
   int n_layer_, n_pages_, page_tokens_, width_;
   KvType type_;
   size_t elem_, page_row_bytes_, bytes_;
-  std::unique_ptr<uint8_t[]> data_;
+  struct Free {
+    void operator()(uint8_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<uint8_t[], Free> data_;
 };
 
 // What one forward step sees: the pages, and for each sequence id of the batch its page table.

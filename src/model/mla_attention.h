@@ -1,11 +1,11 @@
-// Multi-head latent attention over the compressed cache, for one head and one run of consecutive batch tokens
-// of the same sequence, in two mathematically equal forms:
+// Multi-head latent attention over the compressed cache, for one head and a run of consecutive batch tokens,
+// in two mathematically equal forms:
 // - absorbed: queries move into the latent space (q_lat = W_UK^T q_nope), scores and the weighted sum run
 //   over the cached latents directly, and W_UV maps the result back. Cheapest when few queries meet many keys
-//   (decode).
+//   (decode). Each token attends to its own sequence, so a run may mix sequences (all those decoding).
 // - expanded: each cached latent is expanded to per-head K and V once, then ordinary attention runs on them,
 //   a block of keys at a time with an online softmax so that memory stays bounded. Cheapest for long
-//   prefills, where many queries share each key.
+//   prefills, where many queries share each key. Its run is one sequence's.
 #pragma once
 
 #include <cstdint>
