@@ -2,7 +2,8 @@
 
 #include <chrono>
 #include <cmath>
-#include <random>
+
+#include "base/random_id.h"
 
 namespace onecard::serve {
 namespace {
@@ -82,6 +83,14 @@ json chat_delta(const ChatDelta& d) {
   return delta;
 }
 
+// The last chunk of a stream that asked for usage: no choices.
+json usage_chunk(const ResponseMeta& meta, std::string_view object, const Usage& usage) {
+  json out = head(meta, object);
+  out["choices"] = json::array();
+  out["usage"] = usage_json(usage);
+  return out;
+}
+
 json completion_choice(const CompletionChoice& c) {
   json choice = json::object();
   choice["index"] = c.index;
@@ -108,15 +117,7 @@ std::string_view finish_reason_name(FinishReason reason) {
 }
 
 std::string new_response_id(std::string_view prefix) {
-  static constexpr std::string_view kAlphabet =
-      "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-  // One generator a thread: ids are made by every request's thread, without a lock.
-  thread_local std::mt19937_64 rng{(static_cast<uint64_t>(std::random_device{}()) << 32) ^
-                                   std::random_device{}()};
-  std::uniform_int_distribution<size_t> pick(0, kAlphabet.size() - 1);
-  std::string id(prefix);
-  for (int i = 0; i < 24; ++i) id += kAlphabet[pick(rng)];
-  return id;
+  return random_id(prefix);
 }
 
 int64_t unix_now() {
@@ -196,10 +197,7 @@ json chat_chunk(const ResponseMeta& meta, const ChatDelta& delta, bool usage_nul
 }
 
 json chat_usage_chunk(const ResponseMeta& meta, const Usage& usage) {
-  json out = head(meta, "chat.completion.chunk");
-  out["choices"] = json::array();
-  out["usage"] = usage_json(usage);
-  return out;
+  return usage_chunk(meta, "chat.completion.chunk", usage);
 }
 
 json text_completion(const ResponseMeta& meta, const std::vector<CompletionChoice>& choices,
@@ -220,10 +218,7 @@ json completion_chunk(const ResponseMeta& meta, const CompletionChoice& choice, 
 }
 
 json completion_usage_chunk(const ResponseMeta& meta, const Usage& usage) {
-  json out = head(meta, "text_completion");
-  out["choices"] = json::array();
-  out["usage"] = usage_json(usage);
-  return out;
+  return usage_chunk(meta, "text_completion", usage);
 }
 
 json error_body(const ApiError& error) {

@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <array>
-#include <random>
 #include <utility>
+
+#include "base/random_id.h"
 
 namespace onecard::text {
 namespace {
@@ -111,16 +112,6 @@ bool header_line_has_name(std::string_view header) {
   return !trim(sep == std::string_view::npos ? header : header.substr(sep + kSep.size())).empty();
 }
 
-std::string random_call_id() {
-  static constexpr std::string_view kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::uniform_int_distribution<size_t> pick(0, kAlphabet.size() - 1);
-  std::string id = "call_";
-  for (int i = 0; i < 24; ++i) id += kAlphabet[pick(rng)];
-  return id;
-}
-
 }  // namespace
 
 std::string_view tool_call_format_name(ToolCallFormat format) {
@@ -147,7 +138,7 @@ ToolCallFormat detect_tool_call_format(std::string_view src) {
 
 ToolCallParser::ToolCallParser(ToolCallFormat format, std::function<std::string(int)> make_id)
     : format_(format), make_id_(std::move(make_id)) {
-  if (!make_id_) make_id_ = [](int) { return random_call_id(); };
+  if (!make_id_) make_id_ = [](int) { return random_id("call_"); };
 }
 
 ToolParseDelta ToolCallParser::feed(std::string_view piece) {
