@@ -143,7 +143,7 @@ Submitted Engine::submit(GenerationRequest request) {
   if (request.logprobs > 20) return invalid(fmt::format("logprobs {} is above 20", request.logprobs));
   std::lock_guard lock(mu_);
   if (!admitting_) {
-    out.code = Submitted::Code::kBusy;
+    out.code = Submitted::Code::kStopping;
     out.message = "the server is shutting down";
     return out;
   }

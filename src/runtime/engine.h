@@ -89,7 +89,7 @@ class RequestHandle {
 };
 
 struct Submitted {
-  enum class Code { kOk, kInvalid, kBusy } code = Code::kOk;
+  enum class Code { kOk, kInvalid, kBusy, kStopping } code = Code::kOk;
   std::string message;  // why, when not kOk
   std::shared_ptr<RequestHandle> handle;
   bool ok() const { return code == Code::kOk; }

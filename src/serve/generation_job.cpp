@@ -108,6 +108,9 @@ ApiResult<std::shared_ptr<GenerationJob>> GenerationJob::create(const ServedMode
       if (sub.code == runtime::Submitted::Code::kBusy) {
         return ApiError{503, "server_busy", sub.message + "; retry later", "", "queue_full"};
       }
+      if (sub.code == runtime::Submitted::Code::kStopping) {
+        return ApiError{503, "server_busy", sub.message, "", "shutting_down"};
+      }
       return ApiError::invalid_request("", sub.message);
     }
     j.handles_.push_back(sub.handle);

@@ -409,7 +409,7 @@ TEST_F(EngineTest, StopAdmittingWithCancelEndsEverything) {
   Received c;
   GenerationRequest late = greedy(encode("late"), 4);
   collect(late, c);
-  EXPECT_EQ(engine->submit(std::move(late)).code, Submitted::Code::kBusy);
+  EXPECT_EQ(engine->submit(std::move(late)).code, Submitted::Code::kStopping);
   engine->step();
   ASSERT_TRUE(a.done);
   ASSERT_TRUE(b.done);
@@ -506,7 +506,7 @@ TEST_F(EngineTest, StopAdmittingRefusesButFinishesWhatRuns) {
   engine->stop_admitting(false);
   GenerationRequest r = greedy(encode("hello"), 5);
   const Submitted s = engine->submit(std::move(r));
-  EXPECT_EQ(s.code, Submitted::Code::kBusy);
+  EXPECT_EQ(s.code, Submitted::Code::kStopping);
   EXPECT_FALSE(s.message.empty());
   step_until_done(*engine, a);
   EXPECT_EQ(a.last.finish, FinishReason::kLength);

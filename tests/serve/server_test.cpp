@@ -695,6 +695,12 @@ TEST_F(ServerQueue, FullQueueIs503WithRetryAfterThenServesAgain) {
   expect_chat_ok(chat(chat_body("Now there is room", 3)));
 }
 
+// Once the engine stops admitting (SIGTERM's grace period), new requests get 503 shutting_down.
+TEST_F(ServerQueue, StoppingEngineRefusesNewRequestsWith503) {
+  engine_->stop_admitting(false);
+  expect_error(chat(chat_body("Too late", 3)), 503, "server_busy", "", "shutting_down", "shutting down");
+}
+
 // ---- The scheduler under the server ---------------------------------------------------------------------
 
 using ServerConcurrency = ServerTest;
