@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "convert/checkpoint.h"
+#include "text/pretokenize.h"
 
 namespace onecard::convert {
 namespace {
@@ -163,6 +164,9 @@ Result<HfTokenizer> read_hf_tokenizer(const std::string& dir, uint32_t n_vocab,
   }
 
   if (!pre_override.empty()) {
+    // A name the tokenizer does not implement would only fail when the model is loaded.
+    auto known = text::PreTokenizer::create(pre_override);
+    if (!known.ok()) return known.error();
     t.pre = pre_override;
   } else {
     std::vector<std::string> splits;
