@@ -222,3 +222,25 @@ TEST(GoldenConvertCli, ConvertThenLogits) {
 
 }  // namespace
 }  // namespace onecard::convert
+
+namespace onecard::convert {
+namespace {
+
+TEST(GoldenConvertCli, RefusesUnknownOptionsBeforeWriting) {
+  const std::string out = test::temp_path("refused.gguf");
+  const std::string dir = test_support::hf_dir("tiny-v3-bf16");
+  auto r = test::run_onecard("convert '" + dir + "' -o '" + out + "' --type q9_z -q");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, testing::HasSubstr("weight type 'q9_z' is not one of"));
+  r = test::run_onecard("convert '" + dir + "' -o '" + out + "' --mla both -q");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, testing::HasSubstr("--mla 'both'"));
+  r = test::run_onecard("convert '" + dir + "' -o '" + out + "' --pre no-such-pre -q");
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, testing::HasSubstr("no-such-pre"));
+  EXPECT_FALSE(std::filesystem::exists(out));
+  EXPECT_FALSE(std::filesystem::exists(out + ".part"));
+}
+
+}  // namespace
+}  // namespace onecard::convert
