@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes for a bounded time: scripts/fuzz.sh [SECONDS] [TARGET|all] (default 3600 s, the GGUF reader).
 # Targets: gguf_reader (the GGUF reader), openai_request (the OpenAI request parsers and response builders of
-# `onecard serve`), all (each in turn, SECONDS apiece).
+# `onecard serve`), safetensors (the safetensors reader of `onecard convert`), all (each in turn, SECONDS apiece).
 # Builds the `fuzz` preset (clang, libFuzzer, ASan + UBSan), seeds a working corpus per target from checked-in
 # files, and runs one fuzzing process per target (not -jobs, which would move the output into fuzz-N.log files).
 # Exits non-zero when the fuzzer finds a crash, a leak or a timeout; the input that caused it is left in
@@ -15,10 +15,10 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 
 case "$which" in
-  gguf_reader | openai_request) targets=("$which") ;;
-  all) targets=(gguf_reader openai_request) ;;
+  gguf_reader | openai_request | safetensors) targets=("$which") ;;
+  all) targets=(gguf_reader openai_request safetensors) ;;
   *)
-    echo "fuzz.sh: unknown target '$which' (gguf_reader, openai_request or all)" >&2
+    echo "fuzz.sh: unknown target '$which' (gguf_reader, openai_request, safetensors or all)" >&2
     exit 2
     ;;
 esac
@@ -36,6 +36,7 @@ seed_corpus() {
   case "$1" in
     gguf_reader) cp -f tests/data/gguf-valid/*.gguf tests/data/gguf-malformed/*.gguf "$2"/ ;;
     openai_request) cp -f tests/data/openai-requests/*.json "$2"/ ;;
+    safetensors) cp -f tests/data/safetensors/*.safetensors "$2"/ ;;
   esac
 }
 
@@ -43,6 +44,7 @@ seed_corpus() {
 target_flags() {
   case "$1" in
     openai_request) echo "-dict=tests/data/openai-requests/fields.dict" ;;
+    safetensors) echo "-dict=tests/data/safetensors/fields.dict" ;;
   esac
 }
 
@@ -50,6 +52,7 @@ describe() {
   case "$1" in
     gguf_reader) echo "the GGUF reader" ;;
     openai_request) echo "the OpenAI request schema" ;;
+    safetensors) echo "the safetensors reader" ;;
   esac
 }
 

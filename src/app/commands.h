@@ -15,6 +15,7 @@ Runner add_gen(CLI::App& app);
 Runner add_logits(CLI::App& app);
 Runner add_run(CLI::App& app);
 Runner add_quantize(CLI::App& app);
+Runner add_convert(CLI::App& app);
 Runner add_perplexity(CLI::App& app);
 Runner add_chat(CLI::App& app);
 Runner add_tokenize(CLI::App& app);
