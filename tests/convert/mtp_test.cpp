@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "common/golden_logits.h"
 #include "common/test_paths.h"
 #include "convert/convert.h"
 #include "convert/safetensors.h"
@@ -94,14 +95,7 @@ std::string checkpoint_with_mtp() {
   return dir.string();
 }
 
-template <class T>
-std::vector<T> read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  const std::vector<char> b{std::istreambuf_iterator<char>(in), {}};
-  std::vector<T> v(b.size() / sizeof(T));
-  std::memcpy(v.data(), b.data(), v.size() * sizeof(T));
-  return v;
-}
+using test::read_all;
 
 double max_rel(const std::string& gguf, const std::string& golden) {
   const auto tokens = read_all<int32_t>(golden + "/reference.tokens.i32");
@@ -119,18 +113,7 @@ double max_rel(const std::string& gguf, const std::string& golden) {
   std::vector<float> got;
   EXPECT_TRUE(m.value()->forward(batch, cache, got).ok());
   if (got.size() != want.size()) return 1e9;
-  double worst = 0;
-  const size_t vocab = want.size() / tokens.size();
-  for (size_t t = 0; t < tokens.size(); ++t) {
-    double diff = 0, norm = 0;
-    for (size_t i = 0; i < vocab; ++i) {
-      const double g = got[t * vocab + i], w = want[t * vocab + i];
-      diff += (g - w) * (g - w);
-      norm += w * w;
-    }
-    worst = std::max(worst, std::sqrt(diff / norm));
-  }
-  return worst;
+  return test::compare_logits(got, want, want.size() / tokens.size()).max_rel;
 }
 
 TEST(Mtp, SkippedByDefaultKeptOnRequest) {

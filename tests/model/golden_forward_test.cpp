@@ -5,21 +5,16 @@
 
 #include <gtest/gtest.h>
 
+#include "common/golden_logits.h"
 #include "common/test_paths.h"
 #include "model/deepseek2.h"
 
 namespace onecard::model {
 namespace {
 
-template <class T>
-std::vector<T> read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  const auto size = static_cast<size_t>(in.tellg());
-  std::vector<T> v(size / sizeof(T));
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(size));
-  return v;
-}
+using test::Agreement;
+using test::compare_logits;
+using test::read_all;
 
 struct Golden {
   std::string gguf;
@@ -30,32 +25,6 @@ struct Golden {
 Golden load_golden(const std::string& name) {
   const std::string base = test::golden_dir() + "/models/" + name;
   return {base + ".gguf", read_all<int32_t>(base + ".tokens.i32"), read_all<float>(base + ".logits.f32")};
-}
-
-struct Agreement {
-  double max_rel = 0;
-  double top1 = 0;  // fraction of positions whose argmax agrees
-};
-
-Agreement compare(const std::vector<float>& got, const std::vector<float>& want, size_t vocab) {
-  Agreement a;
-  const size_t n = want.size() / vocab;
-  size_t same = 0;
-  for (size_t t = 0; t < n; ++t) {
-    double diff = 0, norm = 0;
-    size_t arg_got = 0, arg_want = 0;
-    for (size_t i = 0; i < vocab; ++i) {
-      const double g = got[t * vocab + i], w = want[t * vocab + i];
-      diff += (g - w) * (g - w);
-      norm += w * w;
-      if (g > got[t * vocab + arg_got]) arg_got = i;
-      if (w > want[t * vocab + arg_want]) arg_want = i;
-    }
-    a.max_rel = std::max(a.max_rel, std::sqrt(diff / norm));
-    same += arg_got == arg_want ? 1 : 0;
-  }
-  a.top1 = static_cast<double>(same) / static_cast<double>(n);
-  return a;
 }
 
 std::vector<float> run(const Golden& g, int chunk, KvType kv, int threads,
@@ -92,7 +61,7 @@ TEST_P(GoldenForward, MatchesTheReferenceWithF32Cache) {
   const Golden g = load_golden(c.model);
   const size_t vocab = g.logits.size() / g.tokens.size();
   const int step = chunk > 0 ? chunk : static_cast<int>(g.tokens.size());
-  const Agreement a = compare(run(g, step, KvType::kF32, 2), g.logits, vocab);
+  const Agreement a = compare_logits(run(g, step, KvType::kF32, 2), g.logits, vocab);
   EXPECT_LE(a.max_rel, c.tolerance);
   EXPECT_EQ(a.top1, 1.0);
 }
@@ -102,7 +71,7 @@ TEST_P(GoldenForward, StaysCloseWithBf16Cache) {
   const Golden g = load_golden(c.model);
   const size_t vocab = g.logits.size() / g.tokens.size();
   const int step = chunk > 0 ? chunk : static_cast<int>(g.tokens.size());
-  const Agreement a = compare(run(g, step, KvType::kBF16, 3), g.logits, vocab);
+  const Agreement a = compare_logits(run(g, step, KvType::kBF16, 3), g.logits, vocab);
   EXPECT_LE(a.max_rel, 1e-2);
   EXPECT_GE(a.top1, 0.98);
 }
@@ -128,7 +97,7 @@ TEST_P(AttentionForms, EachMatchesTheReference) {
   const Golden g = load_golden(c.model);
   const size_t vocab = g.logits.size() / g.tokens.size();
   for (int chunk : {7, static_cast<int>(g.tokens.size())}) {
-    const Agreement a = compare(run(g, chunk, KvType::kF32, 2, mode), g.logits, vocab);
+    const Agreement a = compare_logits(run(g, chunk, KvType::kF32, 2, mode), g.logits, vocab);
     EXPECT_LE(a.max_rel, c.tolerance) << "chunk " << chunk;
     EXPECT_EQ(a.top1, 1.0) << "chunk " << chunk;
   }
@@ -166,7 +135,7 @@ TEST(BatchedForward, SequencesDoNotDisturbEachOther) {
     if (s >= lag) seq1.insert(seq1.end(), step.begin() + at, step.begin() + at + vocab);
   }
   const std::vector<float> want0(g.logits.begin(), g.logits.begin() + n * vocab);
-  EXPECT_LE(compare(seq0, want0, vocab).max_rel, 1e-4);
+  EXPECT_LE(compare_logits(seq0, want0, vocab).max_rel, 1e-4);
 
   // Sequence 1 alone, in one fresh model.
   auto alone = DeepSeek2::load(g.gguf, o);
@@ -176,7 +145,7 @@ TEST(BatchedForward, SequencesDoNotDisturbEachOther) {
   for (int i = 0; i < n; ++i) batch.push_back({other[i], i, 0, true});
   std::vector<float> want1;
   ASSERT_TRUE(alone.value()->forward(batch, alone_cache, want1).ok());
-  EXPECT_LE(compare(seq1, want1, vocab).max_rel, 1e-5);
+  EXPECT_LE(compare_logits(seq1, want1, vocab).max_rel, 1e-5);
 }
 
 TEST(BatchedForward, RefusesTokensOutsideTheModelOrContext) {

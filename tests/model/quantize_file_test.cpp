@@ -8,20 +8,14 @@
 
 #include <gtest/gtest.h>
 
+#include "common/golden_logits.h"
 #include "common/test_paths.h"
 #include "model/deepseek2.h"
 
 namespace onecard::model {
 namespace {
 
-template <class T>
-std::vector<T> read_all(const std::string& path) {
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  std::vector<T> v(static_cast<size_t>(in.tellg()) / sizeof(T));
-  in.seekg(0);
-  in.read(reinterpret_cast<char*>(v.data()), static_cast<std::streamsize>(v.size() * sizeof(T)));
-  return v;
-}
+using test::read_all;
 
 struct Closeness {
   double mean_kl = 0;
