@@ -115,7 +115,7 @@ VecDotFn vec_dot_avx2(gguf::GgmlType type) {
     case gguf::GgmlType::Q8_0:
       return dot_q8_0;
     default:
-      return nullptr;
+      return vec_dot_legacy_avx2(type);
   }
 }
 
