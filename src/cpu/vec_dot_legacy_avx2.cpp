@@ -12,6 +12,7 @@ namespace onecard::cpu {
 namespace {
 
 using quant::BlockQ4_0;
+using quant::BlockQ4_1;
 using quant::BlockQ8_0;
 
 // Elements 0-15 in the low nibbles of the 16 bytes, 16-31 in the high ones.
@@ -29,6 +30,11 @@ struct Levels {
 ONECARD_AVX2 Levels q4_0(const uint8_t* p) {
   const auto& b = *reinterpret_cast<const BlockQ4_0*>(p);
   return {nibbles(b.qs), _cvtsh_ss(b.d), 0.0f};
+}
+
+ONECARD_AVX2 Levels q4_1(const uint8_t* p) {
+  const auto& b = *reinterpret_cast<const BlockQ4_1*>(p);
+  return {nibbles(b.qs), _cvtsh_ss(b.d), _cvtsh_ss(b.m)};
 }
 
 // Per block: s (D - z A) + m A, times the activation scale, with D = sum q a and A = sum a per lane. kSigned:
@@ -63,6 +69,8 @@ VecDotFn vec_dot_legacy_avx2(gguf::GgmlType type) {
   switch (type) {
     case gguf::GgmlType::Q4_0:
       return dot_legacy<q4_0>;
+    case gguf::GgmlType::Q4_1:
+      return dot_legacy<q4_1>;
     default:
       return nullptr;
   }
