@@ -13,6 +13,7 @@ namespace {
 
 using quant::BlockQ4_0;
 using quant::BlockQ4_1;
+using quant::BlockQ5_0;
 using quant::BlockQ8_0;
 
 // Elements 0-15 in the low nibbles of the 16 bytes, 16-31 in the high ones.
@@ -20,6 +21,17 @@ ONECARD_AVX2 __m256i nibbles(const uint8_t* qs) {
   const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
   const __m128i m4 = _mm_set1_epi8(0x0f);
   return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4));
+}
+
+// The fifth bit of element j is bit j of qh: byte j takes byte j / 8 of the word and keeps bit j % 8.
+ONECARD_AVX2 __m256i fifth_bits(const uint8_t* qh) {
+  const __m256i word = _mm256_set1_epi32(static_cast<int>(quant::load_u32(qh)));
+  const __m256i spread =
+      _mm256_shuffle_epi8(word, _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+                                                 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ull));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  return _mm256_and_si256(set, _mm256_set1_epi8(16));
 }
 
 struct Levels {
@@ -35,6 +47,11 @@ ONECARD_AVX2 Levels q4_0(const uint8_t* p) {
 ONECARD_AVX2 Levels q4_1(const uint8_t* p) {
   const auto& b = *reinterpret_cast<const BlockQ4_1*>(p);
   return {nibbles(b.qs), _cvtsh_ss(b.d), _cvtsh_ss(b.m)};
+}
+
+ONECARD_AVX2 Levels q5_0(const uint8_t* p) {
+  const auto& b = *reinterpret_cast<const BlockQ5_0*>(p);
+  return {_mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)), _cvtsh_ss(b.d), 0.0f};
 }
 
 // Per block: s (D - z A) + m A, times the activation scale, with D = sum q a and A = sum a per lane. kSigned:
@@ -71,6 +88,8 @@ VecDotFn vec_dot_legacy_avx2(gguf::GgmlType type) {
       return dot_legacy<q4_0>;
     case gguf::GgmlType::Q4_1:
       return dot_legacy<q4_1>;
+    case gguf::GgmlType::Q5_0:
+      return dot_legacy<q5_0>;
     default:
       return nullptr;
   }
