@@ -14,6 +14,7 @@ namespace {
 using quant::BlockQ4_0;
 using quant::BlockQ4_1;
 using quant::BlockQ5_0;
+using quant::BlockQ5_1;
 using quant::BlockQ8_0;
 
 // Elements 0-15 in the low nibbles of the 16 bytes, 16-31 in the high ones.
@@ -54,6 +55,11 @@ ONECARD_AVX2 Levels q5_0(const uint8_t* p) {
   return {_mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)), _cvtsh_ss(b.d), 0.0f};
 }
 
+ONECARD_AVX2 Levels q5_1(const uint8_t* p) {
+  const auto& b = *reinterpret_cast<const BlockQ5_1*>(p);
+  return {_mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)), _cvtsh_ss(b.d), _cvtsh_ss(b.m)};
+}
+
 // Per block: s (D - z A) + m A, times the activation scale, with D = sum q a and A = sum a per lane. kSigned:
 // the levels are signed values, D is taken with the sign trick and z is 0.
 template <Levels (*kLevels)(const uint8_t*), bool kSigned = false>
@@ -90,6 +96,8 @@ VecDotFn vec_dot_legacy_avx2(gguf::GgmlType type) {
       return dot_legacy<q4_1>;
     case gguf::GgmlType::Q5_0:
       return dot_legacy<q5_0>;
+    case gguf::GgmlType::Q5_1:
+      return dot_legacy<q5_1>;
     default:
       return nullptr;
   }
