@@ -7,6 +7,7 @@
 #include "cpu/vec_dot.h"
 #include "cpu/x86.h"
 #include "quant/blocks.h"
+#include "quant/iq_tables.h"
 
 namespace onecard::cpu {
 namespace {
@@ -60,6 +61,14 @@ ONECARD_AVX2 Levels q5_1(const uint8_t* p) {
   return {_mm256_or_si256(nibbles(b.qs), fifth_bits(b.qh)), _cvtsh_ss(b.d), _cvtsh_ss(b.m)};
 }
 
+// Signed values (no bias): the caller multiplies them with the sign trick.
+ONECARD_AVX2 Levels iq4_nl(const uint8_t* p) {
+  const auto& b = *reinterpret_cast<const quant::BlockIQ4_NL*>(p);
+  const __m256i lut = _mm256_broadcastsi128_si256(
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(quant::kIq4nlValues.data())));
+  return {_mm256_shuffle_epi8(lut, nibbles(b.qs)), _cvtsh_ss(b.d), 0.0f};
+}
+
 // Per block: s (D - z A) + m A, times the activation scale, with D = sum q a and A = sum a per lane. kSigned:
 // the levels are signed values, D is taken with the sign trick and z is 0.
 template <Levels (*kLevels)(const uint8_t*), bool kSigned = false>
@@ -98,6 +107,8 @@ VecDotFn vec_dot_legacy_avx2(gguf::GgmlType type) {
       return dot_legacy<q5_0>;
     case gguf::GgmlType::Q5_1:
       return dot_legacy<q5_1>;
+    case gguf::GgmlType::IQ4_NL:
+      return dot_legacy<iq4_nl, true>;
     default:
       return nullptr;
   }
