@@ -114,8 +114,10 @@ VecDotFn vec_dot_avx2(gguf::GgmlType type) {
       return dot_q6_k;
     case gguf::GgmlType::Q8_0:
       return dot_q8_0;
-    default:
-      return vec_dot_legacy_avx2(type);
+    default: {
+      const VecDotFn legacy = vec_dot_legacy_avx2(type);
+      return legacy != nullptr ? legacy : vec_dot_unpacked_avx2(type);
+    }
   }
 }
 
