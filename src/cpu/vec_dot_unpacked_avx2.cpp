@@ -69,6 +69,8 @@ VecDotFn vec_dot_unpacked_avx2(gguf::GgmlType type) {
   switch (type) {
     case gguf::GgmlType::Q2_K:
       return dot_unpacked<16, false>;
+    case gguf::GgmlType::Q3_K:
+      return dot_unpacked<16, false>;
     default:
       return nullptr;
   }
