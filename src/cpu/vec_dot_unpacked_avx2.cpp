@@ -73,6 +73,8 @@ VecDotFn vec_dot_unpacked_avx2(gguf::GgmlType type) {
       return dot_unpacked<16, false>;
     case gguf::GgmlType::Q5_K:
       return dot_unpacked<32, false>;
+    case gguf::GgmlType::IQ4_XS:
+      return dot_unpacked<32, true>;
     default:
       return nullptr;
   }
