@@ -7,6 +7,7 @@
 namespace onecard::cpu {
 namespace {
 
+using quant::BlockQ2_K;
 using quant::BlockQ4_K;
 using quant::BlockQ6_K;
 using quant::BlockQ8_0;
@@ -42,6 +43,36 @@ ONECARD_AVX2 float dot_q4_k(const IntFormat&, int64_t n, const void* w, const vo
       sum = _mm256_add_epi32(sum, _mm256_madd_epi16(phi, _mm256_set1_epi16(sm[2 * c + 1])));
     }
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(d), acc);
+  }
+  return hsum(acc) - hsum(acc_min);
+}
+
+ONECARD_AVX2 float dot_q2_k(const IntFormat&, int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ2_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i m3 = _mm256_set1_epi8(3);
+  __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / quant::kQK_K; ++i) {
+    const uint8_t* sc = x[i].scales;
+    // The mins (high nibbles) times the 16 activation sums, at once.
+    const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(sc));
+    const __m256i mins = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sc8, 4), _mm_set1_epi8(0x0f)));
+    const __m256i msum = _mm256_madd_epi16(load256(y[i].bsums), mins);
+    acc_min =
+        _mm256_fmadd_ps(_mm256_cvtepi32_ps(msum), _mm256_set1_ps(y[i].d * _cvtsh_ss(x[i].dmin)), acc_min);
+    __m256i sum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = load256(x[i].qs + 32 * h);
+      for (int j = 0; j < 4; ++j) {
+        // Bits 2j of the 32 bytes are elements 128h + 32j .. +31: sub-blocks k and k + 1.
+        const int k = 8 * h + 2 * j;
+        const __m256i lv = _mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3);
+        const __m256i p = _mm256_maddubs_epi16(lv, load256(y[i].qs + 128 * h + 32 * j));
+        const __m256i s = _mm256_setr_m128i(_mm_set1_epi16(sc[k] & 15), _mm_set1_epi16(sc[k + 1] & 15));
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, s));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(y[i].d * _cvtsh_ss(x[i].d)), acc);
   }
   return hsum(acc) - hsum(acc_min);
 }
@@ -108,6 +139,8 @@ ONECARD_AVX2 float dot_q8_0(const IntFormat&, int64_t n, const void* w, const vo
 
 VecDotFn vec_dot_avx2(gguf::GgmlType type) {
   switch (type) {
+    case gguf::GgmlType::Q2_K:
+      return dot_q2_k;
     case gguf::GgmlType::Q4_K:
       return dot_q4_k;
     case gguf::GgmlType::Q6_K:
