@@ -8,6 +8,7 @@ namespace onecard::cpu {
 namespace {
 
 using quant::BlockQ2_K;
+using quant::BlockQ3_K;
 using quant::BlockQ4_K;
 using quant::BlockQ6_K;
 using quant::BlockQ8_0;
@@ -77,6 +78,38 @@ ONECARD_AVX2 float dot_q2_k(const IntFormat&, int64_t n, const void* w, const vo
   return hsum(acc) - hsum(acc_min);
 }
 
+ONECARD_AVX2 float dot_q3_k(const IntFormat&, int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ3_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i m3 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / quant::kQK_K; ++i) {
+    alignas(16) int16_t sc[16];
+    for (int k = 0; k < 16; ++k) sc[k] = static_cast<int16_t>(quant::q3k_scale(k, x[i].scales) - 32);
+    // The zero point 4 of the levels, exactly: 4 * sum_k scale_k * (activation sum of sub-block k).
+    const __m256i zero_point = _mm256_slli_epi32(
+        _mm256_madd_epi16(load256(y[i].bsums), _mm256_load_si256(reinterpret_cast<const __m256i*>(sc))), 2);
+    const __m256i hm = load256(x[i].hmask);
+    __m256i sum = _mm256_setzero_si256();
+    for (int h = 0; h < 2; ++h) {
+      const __m256i q = load256(x[i].qs + 32 * h);
+      for (int j = 0; j < 4; ++j) {
+        // Elements 128h + 32j .. +31 (sub-blocks k and k + 1): two bits from qs, the third is bit 4h + j of
+        // hmask's bytes.
+        const int k = 8 * h + 2 * j;
+        const __m256i high = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hm, 4 * h + j), one), 2);
+        const __m256i lv = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 2 * j), m3), high);
+        const __m256i p = _mm256_maddubs_epi16(lv, load256(y[i].qs + 128 * h + 32 * j));
+        const __m256i s = _mm256_setr_m128i(_mm_set1_epi16(sc[k]), _mm_set1_epi16(sc[k + 1]));
+        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, s));
+      }
+    }
+    const __m256i total = _mm256_sub_epi32(sum, zero_point);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(y[i].d * _cvtsh_ss(x[i].d)), acc);
+  }
+  return hsum(acc);
+}
+
 ONECARD_AVX2 float dot_q6_k(const IntFormat&, int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ6_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
@@ -141,6 +174,8 @@ VecDotFn vec_dot_avx2(gguf::GgmlType type) {
   switch (type) {
     case gguf::GgmlType::Q2_K:
       return dot_q2_k;
+    case gguf::GgmlType::Q3_K:
+      return dot_q3_k;
     case gguf::GgmlType::Q4_K:
       return dot_q4_k;
     case gguf::GgmlType::Q6_K:

@@ -2,7 +2,7 @@
 // them): each block unpacked into the integer view by its format's scalar unpack, then 32 levels at a time
 // multiplied with the Q8_K activations by vpmaddubsw. The zero point is removed exactly in int32 (D - z A per
 // lane), so the only float steps are one scale and one offset per sub-block, as in the scalar reference.
-// vpmaddubsw's int16 pair sums hold unsigned levels below 129: Q3_K's and Q5_K's are; IQ4_XS's,
+// vpmaddubsw's int16 pair sums hold unsigned levels below 129: Q5_K's are; IQ4_XS's,
 // biased by 128, are not, so they go in as signed values with the sign trick (|w| times a with w's sign) and
 // no zero point.
 #include "cpu/vec_dot.h"
@@ -67,8 +67,6 @@ ONECARD_AVX2 float dot_unpacked(const IntFormat& f, int64_t n, const void* w, co
 
 VecDotFn vec_dot_unpacked_avx2(gguf::GgmlType type) {
   switch (type) {
-    case gguf::GgmlType::Q3_K:
-      return dot_unpacked<16, false>;
     case gguf::GgmlType::Q5_K:
       return dot_unpacked<32, false>;
     case gguf::GgmlType::IQ4_XS:
