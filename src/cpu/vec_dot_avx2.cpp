@@ -10,6 +10,7 @@ namespace {
 using quant::BlockQ2_K;
 using quant::BlockQ3_K;
 using quant::BlockQ4_K;
+using quant::BlockQ5_K;
 using quant::BlockQ6_K;
 using quant::BlockQ8_0;
 using quant::BlockQ8_K;
@@ -110,6 +111,40 @@ ONECARD_AVX2 float dot_q3_k(const IntFormat&, int64_t n, const void* w, const vo
   return hsum(acc);
 }
 
+ONECARD_AVX2 float dot_q5_k(const IntFormat&, int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const BlockQ5_K*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+  // Each min covers two 16-element activation sums: repeat it for both.
+  const __m128i min_pairs = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+  __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / quant::kQK_K; ++i) {
+    alignas(16) uint8_t sm[16];
+    x86::k_scales_mins(x[i].scales, sm);
+    const __m128i sm8 = _mm_load_si128(reinterpret_cast<const __m128i*>(sm));
+    const __m256i mins =
+        _mm256_madd_epi16(load256(y[i].bsums), _mm256_cvtepu8_epi16(_mm_shuffle_epi8(sm8, min_pairs)));
+    const float d = y[i].d * _cvtsh_ss(x[i].d), dmin = y[i].d * _cvtsh_ss(x[i].dmin);
+    acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(dmin), acc_min);
+    const __m256i qh = load256(x[i].qh);
+    __m256i sum = _mm256_setzero_si256();
+    for (int c = 0; c < 4; ++c) {
+      // Sub-blocks 2c (low nibbles) and 2c + 1 (high nibbles); their fifth bits are bits 2c and 2c + 1 of qh.
+      const __m256i q = load256(x[i].qs + 32 * c);
+      const __m256i h_lo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4);
+      const __m256i h_hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4);
+      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), h_lo);
+      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h_hi);
+      const __m256i plo = _mm256_maddubs_epi16(lo, load256(y[i].qs + 64 * c));
+      const __m256i phi = _mm256_maddubs_epi16(hi, load256(y[i].qs + 64 * c + 32));
+      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(plo, _mm256_set1_epi16(sm[2 * c])));
+      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(phi, _mm256_set1_epi16(sm[2 * c + 1])));
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(d), acc);
+  }
+  return hsum(acc) - hsum(acc_min);
+}
+
 ONECARD_AVX2 float dot_q6_k(const IntFormat&, int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ6_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
@@ -178,6 +213,8 @@ VecDotFn vec_dot_avx2(gguf::GgmlType type) {
       return dot_q3_k;
     case gguf::GgmlType::Q4_K:
       return dot_q4_k;
+    case gguf::GgmlType::Q5_K:
+      return dot_q5_k;
     case gguf::GgmlType::Q6_K:
       return dot_q6_k;
     case gguf::GgmlType::Q8_0:

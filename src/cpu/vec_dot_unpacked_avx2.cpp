@@ -67,8 +67,6 @@ ONECARD_AVX2 float dot_unpacked(const IntFormat& f, int64_t n, const void* w, co
 
 VecDotFn vec_dot_unpacked_avx2(gguf::GgmlType type) {
   switch (type) {
-    case gguf::GgmlType::Q5_K:
-      return dot_unpacked<32, false>;
     case gguf::GgmlType::IQ4_XS:
       return dot_unpacked<32, true>;
     default:
