@@ -2,7 +2,7 @@
 // them): each block unpacked into the integer view by its format's scalar unpack, then 32 levels at a time
 // multiplied with the Q8_K activations by vpmaddubsw. The zero point is removed exactly in int32 (D - z A per
 // lane), so the only float steps are one scale and one offset per sub-block, as in the scalar reference.
-// vpmaddubsw's int16 pair sums hold unsigned levels below 129: Q5_K's are; IQ4_XS's,
+// vpmaddubsw's int16 pair sums hold unsigned levels below 129: the IQ1, IQ2 and IQ3 grids' are; IQ4_XS's,
 // biased by 128, are not, so they go in as signed values with the sign trick (|w| times a with w's sign) and
 // no zero point.
 #include "cpu/vec_dot.h"
@@ -69,6 +69,16 @@ VecDotFn vec_dot_unpacked_avx2(gguf::GgmlType type) {
   switch (type) {
     case gguf::GgmlType::IQ4_XS:
       return dot_unpacked<32, true>;
+    // The grids' levels (biased by 64 or 16) stay below 129.
+    case gguf::GgmlType::IQ2_XXS:
+    case gguf::GgmlType::IQ3_XXS:
+    case gguf::GgmlType::IQ3_S:
+    case gguf::GgmlType::IQ1_S:
+      return dot_unpacked<32, false>;
+    case gguf::GgmlType::IQ2_XS:
+    case gguf::GgmlType::IQ2_S:
+    case gguf::GgmlType::IQ1_M:
+      return dot_unpacked<16, false>;
     default:
       return nullptr;
   }
