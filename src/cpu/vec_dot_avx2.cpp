@@ -3,6 +3,7 @@
 #include "cpu/vec_dot.h"
 #include "cpu/x86.h"
 #include "quant/blocks.h"
+#include "quant/iq_tables.h"
 
 namespace onecard::cpu {
 namespace {
@@ -145,6 +146,34 @@ ONECARD_AVX2 float dot_q5_k(const IntFormat&, int64_t n, const void* w, const vo
   return hsum(acc) - hsum(acc_min);
 }
 
+// The signed grid values of IQ4_XS (IQ4_NL's), multiplied with the sign trick: biased by 128 as the integer
+// view stores them, two products would saturate vpmaddubsw's int16 sums.
+ONECARD_AVX2 float dot_iq4_xs(const IntFormat&, int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const quant::BlockIQ4_XS*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const __m256i lut = _mm256_broadcastsi128_si256(
+      _mm_loadu_si128(reinterpret_cast<const __m128i*>(quant::kIq4nlValues.data())));
+  const __m128i m4 = _mm_set1_epi8(0x0f);
+  const __m256i ones16 = _mm256_set1_epi16(1);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n / quant::kQK_K; ++i) {
+    __m256i sum = _mm256_setzero_si256();
+    for (int g = 0; g < 8; ++g) {
+      const int ls = ((x[i].scales_l[g / 2] >> (4 * (g % 2))) & 15) | (((x[i].scales_h >> (2 * g)) & 3) << 4);
+      // Elements 32g .. 32g + 15 in the low nibbles of 16 bytes, the next 16 in the high ones.
+      const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].qs + 16 * g));
+      const __m256i v = _mm256_shuffle_epi8(
+          lut, _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(q, 4), m4), _mm_and_si128(q, m4)));
+      const __m256i av = load256(y[i].qs + 32 * g);
+      const __m256i p =
+          _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(v), _mm256_sign_epi8(av, v)), ones16);
+      sum = _mm256_add_epi32(sum, _mm256_mullo_epi32(p, _mm256_set1_epi32(ls - 32)));
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(y[i].d * _cvtsh_ss(x[i].d)), acc);
+  }
+  return hsum(acc);
+}
+
 ONECARD_AVX2 float dot_q6_k(const IntFormat&, int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ6_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
@@ -219,6 +248,8 @@ VecDotFn vec_dot_avx2(gguf::GgmlType type) {
       return dot_q6_k;
     case gguf::GgmlType::Q8_0:
       return dot_q8_0;
+    case gguf::GgmlType::IQ4_XS:
+      return dot_iq4_xs;
     default: {
       const VecDotFn legacy = vec_dot_legacy_avx2(type);
       return legacy != nullptr ? legacy : vec_dot_unpacked_avx2(type);

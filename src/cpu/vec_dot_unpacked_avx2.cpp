@@ -2,9 +2,8 @@
 // them): each block unpacked into the integer view by its format's scalar unpack, then 32 levels at a time
 // multiplied with the Q8_K activations by vpmaddubsw. The zero point is removed exactly in int32 (D - z A per
 // lane), so the only float steps are one scale and one offset per sub-block, as in the scalar reference.
-// vpmaddubsw's int16 pair sums hold unsigned levels below 129: the IQ1, IQ2 and IQ3 grids' are; IQ4_XS's,
-// biased by 128, are not, so they go in as signed values with the sign trick (|w| times a with w's sign) and
-// no zero point.
+// vpmaddubsw's int16 pair sums hold unsigned levels below 129, which the IQ1, IQ2 and IQ3 grids' are (biased
+// by 16 or 64); the formats biased by 128 have dedicated dots with the sign trick (vec_dot_avx2.cpp).
 #include "cpu/vec_dot.h"
 #include "cpu/x86.h"
 #include "quant/blocks.h"
@@ -18,8 +17,8 @@ ONECARD_AVX2 __m256i load256(const void* p) {
   return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
 
-// kSub: elements per scale (16 or 32). kSigned: the levels are value + 128, multiplied as signed values.
-template <int kSub, bool kSigned>
+// kSub: elements per scale (16 or 32).
+template <int kSub>
 ONECARD_AVX2 float dot_unpacked(const IntFormat& f, int64_t n, const void* w, const void* a) {
   static_assert(kSub == 16 || kSub == 32);
   const auto* x = static_cast<const uint8_t*>(w);
@@ -33,16 +32,10 @@ ONECARD_AVX2 float dot_unpacked(const IntFormat& f, int64_t n, const void* w, co
     for (int c = 0; c < quant::kQK_K / 32; ++c) {
       const __m256i q = _mm256_load_si256(reinterpret_cast<const __m256i*>(u.q + 32 * c));
       const __m256i av = load256(y[i].qs + 32 * c);
-      __m256i d;
-      if constexpr (kSigned) {
-        const __m256i v = _mm256_xor_si256(q, _mm256_set1_epi8(static_cast<char>(0x80)));  // q - 128, signed
-        d = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(v), _mm256_sign_epi8(av, v)), ones16);
-      } else {
-        d = _mm256_madd_epi16(_mm256_maddubs_epi16(q, av), ones16);
-        if (f.zero != 0) {
-          const __m256i sa = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), av), ones16);
-          d = _mm256_sub_epi32(d, _mm256_mullo_epi32(_mm256_set1_epi32(f.zero), sa));
-        }
+      __m256i d = _mm256_madd_epi16(_mm256_maddubs_epi16(q, av), ones16);
+      if (f.zero != 0) {
+        const __m256i sa = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), av), ones16);
+        d = _mm256_sub_epi32(d, _mm256_mullo_epi32(_mm256_set1_epi32(f.zero), sa));
       }
       // Lanes 0-3 cover elements 0-15 of the 32, lanes 4-7 elements 16-31: one sub-block or two.
       const __m256 s = kSub == 32 ? _mm256_set1_ps(u.s[c])
@@ -67,18 +60,15 @@ ONECARD_AVX2 float dot_unpacked(const IntFormat& f, int64_t n, const void* w, co
 
 VecDotFn vec_dot_unpacked_avx2(gguf::GgmlType type) {
   switch (type) {
-    case gguf::GgmlType::IQ4_XS:
-      return dot_unpacked<32, true>;
-    // The grids' levels (biased by 64 or 16) stay below 129.
     case gguf::GgmlType::IQ2_XXS:
     case gguf::GgmlType::IQ3_XXS:
     case gguf::GgmlType::IQ3_S:
     case gguf::GgmlType::IQ1_S:
-      return dot_unpacked<32, false>;
+      return dot_unpacked<32>;
     case gguf::GgmlType::IQ2_XS:
     case gguf::GgmlType::IQ2_S:
     case gguf::GgmlType::IQ1_M:
-      return dot_unpacked<16, false>;
+      return dot_unpacked<16>;
     default:
       return nullptr;
   }
