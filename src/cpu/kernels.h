@@ -46,8 +46,8 @@ using GemmFn = void (*)(const IntFormat& f, const Matrix& w, int64_t r0, int64_t
 // rearranging it, so it pays from `min_tokens` tokens on; below that the row dot is faster.
 struct GemmKernel {
   GemmFn run = nullptr;
-  int64_t block_rows =
-      0;  // rows one call fills its registers with: callers split rows into tasks of this size
+  // Rows one call fills its registers with: callers split rows into tasks of this size.
+  int64_t block_rows = 0;
   int64_t min_tokens = 0;
 
   explicit operator bool() const { return run != nullptr; }
