@@ -10,7 +10,7 @@
 #include "app/commands.h"
 #include "base/cpu_features.h"
 #include "base/format.h"
-#include "cpu/isa.h"
+#include "cpu/kernels.h"
 #include "gguf/file.h"
 #include "model/hparams.h"
 

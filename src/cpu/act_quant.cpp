@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
-#include "base/cpu_features.h"
 #include "base/half.h"
+#include "cpu/kernels.h"
 #include "quant/blocks.h"
 
 namespace onecard::cpu {
@@ -51,12 +51,7 @@ void quantize_act_scalar(ActFormat f, const float* x, void* dst, int64_t n) {
 }
 
 void quantize_act(ActFormat f, const float* x, void* dst, int64_t n) {
-  static const bool avx512 = cpu_features().avx512f && cpu_features().avx512bw && cpu_features().avx512vl;
-  if (avx512) {
-    quantize_act_avx512(f, x, dst, n);
-  } else {
-    quantize_act_scalar(f, x, dst, n);
-  }
+  best_kernels().quantize_act(f, x, dst, n);
 }
 
 }  // namespace onecard::cpu

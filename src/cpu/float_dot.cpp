@@ -45,16 +45,4 @@ FloatDotFn float_dot_scalar(gguf::GgmlType type) {
   }
 }
 
-FloatDotFn float_dot_fn(gguf::GgmlType type, Isa isa) {
-  switch (isa) {
-    case Isa::Avx512Vnni:
-      return float_dot_avx512(type);
-    case Isa::Avx2:
-      return float_dot_avx2(type);
-    case Isa::Scalar:
-      break;
-  }
-  return float_dot_scalar(type);
-}
-
 }  // namespace onecard::cpu

@@ -5,7 +5,6 @@
 
 #include <cstdint>
 
-#include "cpu/isa.h"
 #include "gguf/types.h"
 
 namespace onecard::cpu {
@@ -16,8 +15,8 @@ inline constexpr int kFloatTokens = 4;
 using FloatDotFn = void (*)(const void* w, const float* x, int64_t ldx, int nt, int64_t n, float* out);
 
 bool is_float_type(gguf::GgmlType type);  // F32, F16, BF16
-FloatDotFn float_dot_fn(gguf::GgmlType type, Isa isa);
 
+// Per-ISA lookups, which fill the kernel tables (kernels.h; nullptr for other types).
 FloatDotFn float_dot_scalar(gguf::GgmlType type);
 FloatDotFn float_dot_avx2(gguf::GgmlType type);
 FloatDotFn float_dot_avx512(gguf::GgmlType type);

@@ -1,11 +1,6 @@
-// The batched int8 product for AVX-512 VNNI (prefill, and the experts of a MoE batch). Weight rows lie in the
-// 16 int32 lanes of a register: one weight block (unit) of 16 rows at a time is interleaved so that each
-// 64-byte vector holds 4 consecutive columns of 16 rows, as unsigned levels. A token's 4 activation bytes are
-// broadcast as the signed operand, so one vpdpbusd advances 16 rows of one token by 4 columns. Every lane
-// works whatever the number of tokens, a weight vector loaded once serves several tokens, and the broadcasts
-// come straight from the quantized activation rows.
-//
-// The zero point z of the levels is removed exactly: each sub-block's integer sum starts from -z * (the
+// What every batched int8 kernel reads besides the weights (the kernels themselves are entries of the kernel
+// tables, kernels.h): each token's quantized activation row and its per-sub-block sums, with which a kernel
+// removes the zero point z of the weight levels exactly: each sub-block's integer sum starts from -z * (the
 // token's activation sum over the sub-block); affine formats add their offsets times that sum in float.
 #pragma once
 
@@ -13,11 +8,10 @@
 #include <cstdint>
 
 #include "cpu/int_format.h"
-#include "cpu/matrix.h"
 
 namespace onecard::cpu {
 
-// Besides its quantized activation row (format f.act), the kernel needs per token: per sub-block the int32
+// Besides its quantized activation row (format f.act), a kernel needs per token: per sub-block the int32
 // -z * A (or, for affine formats, A as a float), then per unit the activation scale as a float.
 size_t token_side_bytes(const IntFormat& f, int64_t n);
 void token_side(const IntFormat& f, int64_t n, const uint8_t* act, uint8_t* side);
@@ -29,39 +23,4 @@ struct GemmTokens {
   int64_t count;
 };
 
-// Rows the batched kernels compute at once: two groups of 16, one per register lane. Callers split their
-// rows into tasks of this size.
-inline constexpr int64_t kGemmBlockRows = 32;
-
-// y[t * ldy + i] = row r0 + i of w times token t, for i < nr and t < tokens.count (AVX-512 VNNI only). Other
-// entries of y are not touched. While it computes, the kernel asks for the prefetch_bytes at `prefetch` (the
-// weights its thread multiplies next), so that memory streams under the arithmetic.
-void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmTokens tokens, float* y,
-              int64_t ldy, const uint8_t* prefetch = nullptr, size_t prefetch_bytes = 0);
-
-namespace gemm_detail {
-
-inline constexpr int kLanes = kGemmBlockRows / 2;  // rows per interleaved group
-
-// One unit of one group: levels [unit / 4][16 rows][4 bytes], then scales s [subs][16] and, for affine
-// formats, offsets m [subs][16] as floats.
-inline size_t group_unit_bytes(const IntFormat& f) {
-  return static_cast<size_t>(f.unit) * kLanes +
-         static_cast<size_t>(f.subs()) * kLanes * 4 * (f.affine ? 2 : 1);
-}
-
-// Unit u of the 16 rows starting at row0, row_bytes apart, interleaved into out, for any integer format:
-// Q4_K, Q6_K and Q8_0 from their bytes directly, the others unpacked row by row, then transposed. Only the
-// first `valid` rows exist; the lanes beyond repeat the last of them.
-void interleave_unit(const IntFormat& f, const uint8_t* row0, size_t row_bytes, int valid, int64_t u,
-                     uint8_t* out);
-
-// This thread's buffer for the sums of one 32-row block times `count` tokens, 2 * kLanes floats per token,
-// 64-byte aligned. Sums accumulate there per unit: y's rows may lie a multiple of 4 KiB apart, where
-// re-reading them every unit would keep missing the cache.
-float* block_sums(int64_t count);
-// Rows [0, rows) of each token's sums, 2 * kLanes apart in acc (block_sums), to y (AVX-512).
-void store_rows(const float* acc, int64_t count, int64_t rows, float* y, int64_t ldy);
-
-}  // namespace gemm_detail
 }  // namespace onecard::cpu

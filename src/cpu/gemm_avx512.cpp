@@ -4,9 +4,9 @@
 #include <cstring>
 #include <vector>
 
-#include "cpu/gemm.h"
 #include "cpu/scratch.h"
 #include "cpu/x86.h"
+#include "cpu/x86/avx512/gemm.h"
 #include "quant/blocks.h"
 
 namespace onecard::cpu {

@@ -5,9 +5,9 @@
 // unpacked rows transposed the same way.
 #include <algorithm>
 
-#include "cpu/gemm.h"
 #include "cpu/unpack_avx512.h"
 #include "cpu/x86.h"
+#include "cpu/x86/avx512/gemm.h"
 #include "quant/blocks.h"
 
 namespace onecard::cpu::gemm_detail {

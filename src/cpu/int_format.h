@@ -29,6 +29,8 @@ struct UnpackedUnit {
   float m[kMaxSubBlocks];
 };
 
+using UnpackFn = void (*)(const void* block, UnpackedUnit& out);
+
 struct IntFormat {
   gguf::GgmlType type;
   ActFormat act;
@@ -37,7 +39,7 @@ struct IntFormat {
   int zero;           // z: the bias of the unsigned levels
   bool affine;        // m is used (otherwise 0); the affine formats all have z = 0
   size_t unit_bytes;  // bytes per weight block
-  void (*unpack)(const void* block, UnpackedUnit& out);
+  UnpackFn unpack;
 
   int subs() const { return unit / sub; }
 };

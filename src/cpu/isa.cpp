@@ -54,19 +54,4 @@ const char* isa_name(Isa isa) {
   return "?";
 }
 
-std::string kernel_path() {
-  switch (active_isa()) {
-    case Isa::Avx512Vnni:
-      return "avx512-vnni: int8 dot products (vpdpbusd/vpdpwssd) on 8-bit activations, batches on weight "
-             "rows interleaved 16 to a register (Q2_K/Q4_K/Q6_K experts repacked so at load); F32/F16/BF16 "
-             "in "
-             "fp32 FMA";
-    case Isa::Avx2:
-      return "avx2: int8 dot products (vpmaddubsw) on 8-bit activations; F32/F16/BF16 in fp32 FMA";
-    case Isa::Scalar:
-      break;
-  }
-  return "scalar: portable C++ (no AVX2 found, or ONECARD_CPU_ISA=scalar)";
-}
-
 }  // namespace onecard::cpu

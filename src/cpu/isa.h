@@ -3,7 +3,6 @@
 // it above what the CPU supports.
 #pragma once
 
-#include <string>
 #include <vector>
 
 namespace onecard::cpu {
@@ -11,7 +10,8 @@ namespace onecard::cpu {
 enum class Isa {
   Scalar,      // portable C++
   Avx2,        // AVX2 + FMA + F16C: int8 dot products via vpmaddubsw/vpmaddwd
-  Avx512Vnni,  // AVX-512 F/BW/VL + VNNI: vpdpbusd/vpdpwssd, and the batched interleaved kernel (gemm.h)
+  Avx512Vnni,  // AVX-512 F/BW/VL + VNNI: vpdpbusd/vpdpwssd, and the batched interleaved kernel
+               // (x86/avx512/gemm.h)
 };
 
 // The best ISA this CPU supports, capped by ONECARD_CPU_ISA.
@@ -19,8 +19,5 @@ Isa active_isa();
 // Every ISA this CPU can run, scalar first (tests compare each one against scalar).
 std::vector<Isa> supported_isas();
 const char* isa_name(Isa isa);
-
-// One line describing the kernels in use, e.g. for `onecard inspect --system`.
-std::string kernel_path();
 
 }  // namespace onecard::cpu

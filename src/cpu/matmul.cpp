@@ -3,11 +3,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "cpu/float_dot.h"
-#include "cpu/gemm.h"
-#include "cpu/int_format.h"
+#include "cpu/kernels.h"
 #include "cpu/scratch.h"
-#include "cpu/vec_dot.h"
 #include "quant/dequantize.h"
 
 namespace onecard::cpu {
@@ -18,9 +15,6 @@ constexpr int64_t kRowsPerTask = 16;
 // Row dot products stream the weights: a task reads about this many contiguous bytes, so the hardware
 // prefetcher runs long stretches, while leaving several tasks per thread to balance.
 constexpr size_t kStreamBytesPerTask = size_t{256} << 10;
-// From this many tokens on, AVX-512 takes the batched kernel; with fewer, re-reading a weight row from L1 per
-// token costs less than interleaving it.
-constexpr int64_t kGemmMinTokens = 4;
 
 template <class F>
 void run_tasks(ThreadPool* pool, int64_t n, F&& fn) {
@@ -45,8 +39,8 @@ int64_t stream_rows(const Matrix& w, const ThreadPool* pool) {
 }
 
 void float_path(const Matrix& w, const float* x, int64_t ldx, int64_t nt, float* y, int64_t ldy,
-                ThreadPool* pool, Isa isa) {
-  const FloatDotFn dot = float_dot_fn(w.type, isa);
+                ThreadPool* pool, const KernelTable& k) {
+  const FloatDotFn dot = k.float_dot[w.type];
   const int64_t per_task = stream_rows(w, pool);
   run_tasks(pool, (w.rows + per_task - 1) / per_task, [&](int64_t task) {
     const int64_t r1 = std::min(w.rows, (task + 1) * per_task);
@@ -63,9 +57,9 @@ void float_path(const Matrix& w, const float* x, int64_t ldx, int64_t nt, float*
 
 // Formats without an integer path: each row dequantized to float by its reference, then the float kernel.
 void dequantize_path(const Matrix& w, const float* x, int64_t ldx, int64_t nt, float* y, int64_t ldy,
-                     ThreadPool* pool, Isa isa) {
+                     ThreadPool* pool, const KernelTable& k) {
   const quant::DequantizeFn dequantize = quant::dequantize_fn(w.type);
-  const FloatDotFn dot = float_dot_fn(gguf::GgmlType::F32, isa);
+  const FloatDotFn dot = k.float_dot[gguf::GgmlType::F32];
   run_tasks(pool, row_tasks(w), [&](int64_t task) {
     thread_local std::vector<float> row;
     float* wr = grow(row, static_cast<size_t>(w.cols));
@@ -83,12 +77,13 @@ void dequantize_path(const Matrix& w, const float* x, int64_t ldx, int64_t nt, f
 }
 
 void int_path(const IntFormat& f, const Matrix& w, const float* x, int64_t ldx, int64_t nt, float* y,
-              int64_t ldy, ThreadPool* pool, Isa isa) {
+              int64_t ldy, ThreadPool* pool, const KernelTable& k) {
   thread_local std::vector<uint8_t> act_buf, side_buf;
   thread_local std::vector<const uint8_t*> act_ptrs, side_ptrs;
   const size_t act_row = act_row_bytes(f.act, w.cols);
   uint8_t* acts = grow(act_buf, act_row * static_cast<size_t>(nt));
-  const bool batched = isa == Isa::Avx512Vnni && nt >= kGemmMinTokens;
+  const GemmKernel& gemm = k.gemm[f.type];
+  const bool batched = gemm && nt >= gemm.min_tokens;
   const size_t side_row = batched ? token_side_bytes(f, w.cols) : 0;
   uint8_t* sides = grow(side_buf, side_row * static_cast<size_t>(nt));
   run_tasks(nt > 1 ? pool : nullptr, nt, [&](int64_t t) {
@@ -103,14 +98,14 @@ void int_path(const IntFormat& f, const Matrix& w, const float* x, int64_t ldx, 
       a[t] = acts + t * act_row;
       sd[t] = sides + t * side_row;
     }
-    run_tasks(pool, (w.rows + kGemmBlockRows - 1) / kGemmBlockRows, [&](int64_t task) {
-      const int64_t r0 = task * kGemmBlockRows, nr = std::min(kGemmBlockRows, w.rows - r0);
-      gemm_int(f, w, r0, nr, GemmTokens{a, sd, nt}, y + r0, ldy);
+    run_tasks(pool, (w.rows + gemm.block_rows - 1) / gemm.block_rows, [&](int64_t task) {
+      const int64_t r0 = task * gemm.block_rows, nr = std::min(gemm.block_rows, w.rows - r0);
+      gemm.run(f, w, r0, nr, GemmTokens{a, sd, nt}, y + r0, ldy, nullptr, 0);
     });
     return;
   }
 
-  const VecDotFn dot = vec_dot_fn(f, isa);
+  const VecDotFn dot = k.row_dot[f.type];
   const int64_t per_task = stream_rows(w, pool);
   run_tasks(pool, (w.rows + per_task - 1) / per_task, [&](int64_t task) {
     const int64_t r1 = std::min(w.rows, (task + 1) * per_task);
@@ -125,9 +120,10 @@ void int_path(const IntFormat& f, const Matrix& w, const float* x, int64_t ldx, 
 void matmul_isa(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,
                 ThreadPool* pool, Isa isa) {
   if (n_tokens <= 0 || w.rows <= 0) return;
-  if (is_float_type(w.type)) return float_path(w, x, ldx, n_tokens, y, ldy, pool, isa);
-  if (const IntFormat* f = int_format(w.type)) return int_path(*f, w, x, ldx, n_tokens, y, ldy, pool, isa);
-  dequantize_path(w, x, ldx, n_tokens, y, ldy, pool, isa);
+  const KernelTable& k = kernels(isa);
+  if (is_float_type(w.type)) return float_path(w, x, ldx, n_tokens, y, ldy, pool, k);
+  if (const IntFormat* f = int_format(w.type)) return int_path(*f, w, x, ldx, n_tokens, y, ldy, pool, k);
+  dequantize_path(w, x, ldx, n_tokens, y, ldy, pool, k);
 }
 
 void matmul(const Matrix& w, const float* x, int64_t ldx, int64_t n_tokens, float* y, int64_t ldy,

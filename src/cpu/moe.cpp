@@ -83,7 +83,7 @@ void moe_forward_isa(const ExpertWeights& w, const float* x, int64_t n_tokens, c
   const IntFormat* gate_f = int_format(w.gate.type);
   const IntFormat* down_f = int_format(w.down.type);
   if (gate_f != nullptr && down_f != nullptr && w.up.type == w.gate.type) {
-    moe_experts_int(*gate_f, *down_f, w, x, n_tokens, k, pool, s, isa);
+    moe_experts_int(*gate_f, *down_f, w, x, n_tokens, k, pool, s, kernels(isa));
   } else {
     moe_experts_float(w, x, n_tokens, k, pool, s, isa);
   }

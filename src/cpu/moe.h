@@ -20,8 +20,8 @@ struct ExpertWeights {
   Matrix up;    // rows = ff, cols = d
   Matrix down;  // rows = d, cols = ff
   int64_t n_expert = 0;
-  // Q2_K, Q4_K and Q6_K tensors repacked for the AVX-512 VNNI kernels (pack_experts), or empty. The matrices
-  // above stay valid: other ISAs read them.
+  // Tensors repacked for a kernel table's packed kernels (pack_experts), or empty. The matrices above stay
+  // valid: tables without a packer for their format read them.
   PackedMatrix gate_packed, up_packed, down_packed;
 
   Matrix expert(const Matrix& m, int64_t e) const {
@@ -31,12 +31,17 @@ struct ExpertWeights {
   }
 };
 
-// Repacks every Q2_K, Q4_K and Q6_K tensor of w (packed.h) into one buffer, which the caller keeps as long as
-// w, and points w's packed views at it. Worth it only where active_isa() is AVX-512 VNNI; the buffer is empty
-// when no tensor has a packed layout, or when its memory cannot be had (w is then left as it was).
+struct KernelTable;
+
+// Repacks every tensor of w whose format the kernel table has a packer for (packed.h; AVX-512 VNNI: Q2_K,
+// Q4_K, Q6_K) into one buffer, which the caller keeps as long as w, and points w's packed views at it. The
+// buffer is empty when no tensor is packed, or when its memory cannot be had (w is then left as it was).
+// Without a table: active_kernels().
 PackedBuffer pack_experts(ExpertWeights& w, ThreadPool& pool);
-// The bytes pack_experts allocates for w (0 when no tensor has a packed layout).
+PackedBuffer pack_experts(ExpertWeights& w, ThreadPool& pool, const KernelTable& k);
+// The bytes pack_experts allocates for w (0 when the table packs none of its tensors).
 size_t packed_experts_bytes(const ExpertWeights& w);
+size_t packed_experts_bytes(const ExpertWeights& w, const KernelTable& k);
 
 // Buffers reused across calls so that the hot path allocates only when a batch is larger than any before.
 struct MoeScratch {

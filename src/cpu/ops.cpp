@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "cpu/isa.h"
+#include "cpu/kernels.h"
 
 namespace onecard::cpu {
 
@@ -30,13 +30,8 @@ void silu_mul_scalar(float* gate, const float* up, int64_t n) {
 }
 
 void silu_mul(float* gate, const float* up, int64_t n) {
-  // The choice depends on the CPU, not on a kernel ISA passed down, so every path computes the same values.
-  static const bool avx512 = supported_isas().back() == Isa::Avx512Vnni;
-  if (avx512) {
-    silu_mul_avx512(gate, up, n);
-  } else {
-    silu_mul_scalar(gate, up, n);
-  }
+  // The CPU's best table, not the one of a kernel ISA passed down, so every path computes the same values.
+  best_kernels().silu_mul(gate, up, n);
 }
 
 Rope::Rope(int dims, float base, float factor, int original_context, float beta_fast, float beta_slow) {

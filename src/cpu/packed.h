@@ -21,8 +21,8 @@
 #include <cstdint>
 #include <memory>
 
-#include "cpu/gemm.h"
 #include "cpu/matrix.h"
+#include "cpu/x86/avx512/gemm.h"
 #include "gguf/types.h"
 
 namespace onecard::cpu {

@@ -8,8 +8,6 @@
 
 namespace onecard::cpu {
 
-using UnpackFn = void (*)(const void* block, UnpackedUnit& out);
-
 // nullptr where there is none (call only on CPUs with AVX-512).
 UnpackFn unpack_avx512(gguf::GgmlType type);
 

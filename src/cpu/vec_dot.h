@@ -6,7 +6,6 @@
 #include <cstdint>
 
 #include "cpu/int_format.h"
-#include "cpu/isa.h"
 
 namespace onecard::cpu {
 
@@ -14,12 +13,12 @@ using VecDotFn = float (*)(const IntFormat& f, int64_t n, const void* w, const v
 
 float vec_dot_scalar(const IntFormat& f, int64_t n, const void* w, const void* a);
 
-// The fastest version for the ISA; the scalar one for formats without a SIMD kernel.
-VecDotFn vec_dot_fn(const IntFormat& f, Isa isa);
-
-// Per-ISA tables (nullptr: no kernel for that format).
+// Per-ISA lookups, which fill the kernel tables (kernels.h; nullptr: no kernel for that format).
 VecDotFn vec_dot_avx2(gguf::GgmlType type);
 VecDotFn vec_dot_avx512(gguf::GgmlType type);
+// The AVX2 table's parts: the 32-element formats, and the 256-element formats on their scalar unpacking.
+VecDotFn vec_dot_legacy_avx2(gguf::GgmlType type);
+VecDotFn vec_dot_unpacked_avx2(gguf::GgmlType type);
 // The AVX-512 table's parts for the 32-element formats.
 VecDotFn vec_dot_legacy_avx512(gguf::GgmlType type);
 

@@ -38,11 +38,4 @@ float vec_dot_scalar(const IntFormat& f, int64_t n, const void* w, const void* a
   return sum;
 }
 
-VecDotFn vec_dot_fn(const IntFormat& f, Isa isa) {
-  VecDotFn fn = nullptr;
-  if (isa == Isa::Avx512Vnni) fn = vec_dot_avx512(f.type);
-  if (isa == Isa::Avx2 || (isa == Isa::Avx512Vnni && fn == nullptr)) fn = vec_dot_avx2(f.type);
-  return fn != nullptr ? fn : vec_dot_scalar;
-}
-
 }  // namespace onecard::cpu

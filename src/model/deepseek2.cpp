@@ -7,7 +7,7 @@
 #include "base/format.h"
 #include "base/log.h"
 #include "base/progress.h"
-#include "cpu/isa.h"
+#include "cpu/kernels.h"
 #include "cpu/matmul.h"
 #include "cpu/matmul_serial.h"
 #include "cpu/ops.h"
@@ -107,23 +107,24 @@ Result<std::unique_ptr<DeepSeek2>> DeepSeek2::load(const std::string& path, cons
 }
 
 void DeepSeek2::repack_experts() {
-  if (cpu::active_isa() != cpu::Isa::Avx512Vnni) return;
+  // Only the formats the chosen kernels have a packer for are copied (none on ISAs without one).
+  const cpu::KernelTable& kernels = cpu::active_kernels();
   uint64_t bytes = 0;
-  for (const LayerWeights& l : w_.layers) bytes += cpu::packed_experts_bytes(l.experts);
+  for (const LayerWeights& l : w_.layers) bytes += cpu::packed_experts_bytes(l.experts, kernels);
   if (bytes == 0) return;
   // The copy must not push the mapped file out of memory: a model larger than RAM keeps streaming from it.
   const uint64_t available = system_info().memory_available;
   if (bytes > available / 10 * 9) {
     log::warn(
-        "Q2_K/Q4_K/Q6_K experts ({}) not repacked for AVX-512 VNNI: only {} of memory available; the kernels "
-        "read them in the file's layout (slower prefill)",
-        human_bytes(bytes), human_bytes(available));
+        "experts ({}) not repacked for {}: only {} of memory available; the kernels read them in the "
+        "file's layout (slower prefill)",
+        human_bytes(bytes), cpu::isa_name(kernels.isa), human_bytes(available));
     return;
   }
   Progress progress("repacking experts", bytes, bytes >= (uint64_t{1} << 30));
   for (LayerWeights& l : w_.layers) {
-    if (cpu::packed_experts_bytes(l.experts) == 0) continue;
-    cpu::PackedBuffer packed = cpu::pack_experts(l.experts, *pool_);
+    if (cpu::packed_experts_bytes(l.experts, kernels) == 0) continue;
+    cpu::PackedBuffer packed = cpu::pack_experts(l.experts, *pool_, kernels);
     if (packed.data == nullptr) {
       // The layers packed so far keep their copies; the rest read the file.
       log::warn("out of memory after repacking {} of experts; the remaining layers read the file's layout",

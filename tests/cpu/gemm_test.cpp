@@ -8,10 +8,10 @@
 #include <vector>
 
 #include "cpu/act_quant.h"
-#include "cpu/gemm.h"
 #include "cpu/isa.h"
+#include "cpu/kernels.h"
 #include "cpu/random_weights.h"
-#include "cpu/vec_dot.h"
+#include "cpu/x86/avx512/gemm.h"
 #include "quant/dequantize.h"
 
 namespace onecard::cpu {
@@ -28,7 +28,7 @@ TEST(Gemm, RowRangesAndTokenCountsMatchTheScalarDot) {
     const int64_t cols = gguf::traits(type).block_size == 32 ? 96 : 512;
     const std::vector<uint8_t> data = testing::random_weights(type, rows, cols, 11);
     const Matrix w = make_matrix(type, cols, rows, data.data());
-    const VecDotFn dot = vec_dot_fn(*f, Isa::Scalar);
+    const VecDotFn dot = kernels(Isa::Scalar).row_dot[type];
     std::vector<float> row(cols);
     for (int64_t nt : {1, 5, 6, 7, 13}) {
       const std::vector<float> x = testing::gaussian(nt * cols, 40 + nt);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/rng.h"
+#include "cpu/kernels.h"
 #include "cpu/matmul.h"
 #include "cpu/moe.h"
 #include "cpu/ops.h"
@@ -69,7 +70,7 @@ TEST(Moe, MatchesPerTokenComposition) {
   for (const auto& [type, down_type] : formats) {
     const Experts ex = make_experts(type, down_type, d, ff, n_expert);
     ExpertWeights repacked = ex.w;
-    const PackedBuffer packed = pack_experts(repacked, *pools[1]);
+    const PackedBuffer packed = pack_experts(repacked, *pools[1], best_kernels());
     for (int64_t nt : {1, 3, 18, 40}) {
       const std::vector<float> x = testing::gaussian(nt * d, 50 + nt);
       Rng rng(nt, "moe-route");

@@ -10,9 +10,9 @@
 
 #include "cpu/act_quant.h"
 #include "cpu/isa.h"
+#include "cpu/kernels.h"
 #include "cpu/packed.h"
 #include "cpu/random_weights.h"
-#include "cpu/vec_dot.h"
 #include "quant/dequantize.h"
 
 namespace onecard::cpu {
@@ -71,7 +71,7 @@ TEST(Packed, ProductMatchesTheScalarDot) {
   if (active_isa() != Isa::Avx512Vnni) GTEST_SKIP() << "the packed kernel needs AVX-512 VNNI";
   for (GgmlType type : kTypes) {
     const IntFormat& f = *int_format(type);
-    const VecDotFn dot = vec_dot_fn(f, Isa::Scalar);
+    const VecDotFn dot = kernels(Isa::Scalar).row_dot[type];
     const int64_t cols = 768;
     for (int64_t rows : {50, 40}) {  // last blocks of 18 rows (two panels) and of 8 (one)
       const Packed pk = make_packed(type, rows, cols, 2, 21 + rows);

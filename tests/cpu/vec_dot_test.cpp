@@ -5,8 +5,8 @@
 #include <vector>
 
 #include "cpu/int_format.h"
+#include "cpu/kernels.h"
 #include "cpu/random_weights.h"
-#include "cpu/vec_dot.h"
 #include "quant/dequantize.h"
 
 namespace onecard::cpu {
@@ -29,7 +29,7 @@ TEST(VecDot, SimdMatchesScalar) {
         double mag = 0;
         for (int64_t i = 0; i < n; ++i) mag += std::abs(static_cast<double>(wf[i]) * x[i]);
         const float want = vec_dot_scalar(*f, n, w.data(), a.data());
-        const float got = vec_dot_fn(*f, isa)(*f, n, w.data(), a.data());
+        const float got = kernels(isa).row_dot[type](*f, n, w.data(), a.data());
         EXPECT_NEAR(got, want, 1e-5 * mag) << isa_name(isa) << " " << gguf::type_name(type) << " n=" << n;
       }
     }
