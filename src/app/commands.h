@@ -20,6 +20,7 @@ Runner add_perplexity(CLI::App& app);
 Runner add_chat(CLI::App& app);
 Runner add_tokenize(CLI::App& app);
 Runner add_bench_serve(CLI::App& app);
+Runner add_bench(CLI::App& app);
 Runner add_serve(CLI::App& app);
 
 }  // namespace onecard::app

@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   for (auto add : {onecard::app::add_inspect, onecard::app::add_gen, onecard::app::add_logits,
                    onecard::app::add_run, onecard::app::add_chat, onecard::app::add_quantize,
                    onecard::app::add_convert, onecard::app::add_perplexity, onecard::app::add_tokenize,
-                   onecard::app::add_serve, onecard::app::add_bench_serve}) {
+                   onecard::app::add_serve, onecard::app::add_bench_serve, onecard::app::add_bench}) {
     auto runner = add(app);
     runners[app.get_subcommands({}).back()] = std::move(runner);
   }
