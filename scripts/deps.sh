@@ -3,7 +3,8 @@
 set -euo pipefail
 
 packages=(cmake ninja-build g++ pkg-config clang-format
-  libgtest-dev libgmock-dev libbenchmark-dev libfmt-dev libcli11-dev nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev)
+  libgtest-dev libgmock-dev libbenchmark-dev libfmt-dev libcli11-dev nlohmann-json3-dev libpcre2-dev libcpp-httplib-dev
+  libnuma-dev)
 if [[ "${1:-}" == "--fuzz" ]]; then packages+=(clang libclang-rt-14-dev); fi
 # The client tests of `onecard serve` (tests/serve/client): curl, and node with npm for the openai client
 # (npm needs ca-certificates to reach its registry). Debian's nodejs and npm only where the commands are

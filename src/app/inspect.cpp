@@ -9,7 +9,10 @@
 
 #include "app/commands.h"
 #include "base/cpu_features.h"
+#include "base/cpu_topology.h"
 #include "base/format.h"
+#include "base/hugepages.h"
+#include "base/numa.h"
 #include "cpu/kernels.h"
 #include "gguf/file.h"
 #include "model/hparams.h"
@@ -262,6 +265,19 @@ void print_system() {
   fmt::print("  CPU kernels            {}\n", cpu::kernel_path());
   fmt::print("  memory                 {} total, {} available\n", human_bytes(sys.memory_total),
              human_bytes(sys.memory_available));
+  const CpuTopology& topology = cpu_topology();
+  fmt::print("  usable by this process {} physical cores, {} logical CPUs ({})\n", topology.physical(),
+             topology.logical(), format_cpu_list(topology.cpus));
+  const std::string thp = thp_setting();
+  fmt::print("  transparent huge pages {}\n", thp.empty() ? "not available" : thp);
+  const auto& nodes = numa_nodes();
+  fmt::print("  NUMA                   {} node{}, libnuma {}\n", nodes.size(), nodes.size() == 1 ? "" : "s",
+             libnuma_state());
+  for (const NumaNode& n : nodes) {
+    fmt::print("  NUMA node {:<12} CPUs {}, {} total, {} free\n", n.id,
+               n.cpus.empty() ? "none" : format_cpu_list(n.cpus), human_bytes(n.memory_total),
+               human_bytes(n.memory_free));
+  }
 #ifdef ONECARD_HAVE_CUDA
   std::string why;
   const auto devices = cuda::list_devices(&why);
@@ -346,7 +362,8 @@ Runner add_inspect(CLI::App& app) {
       app.add_subcommand("inspect", "Show a GGUF file's metadata, tensors and DeepSeek hyper-parameters");
   cmd->add_option("file", o->path, "GGUF file");
   cmd->add_flag("--system", o->system,
-                "Show the CPU (features the kernels can use), memory and CUDA devices");
+                "Show the CPU (features the kernels can use, physical cores), memory, NUMA nodes, huge "
+                "pages and CUDA devices");
   cmd->add_flag("--all-tensors", o->all_tensors, "List every tensor (default: the first 40)");
   cmd->add_flag("--json", o->json,
                 "Print the file's description as JSON (every tensor; arrays cut to --max-array)");

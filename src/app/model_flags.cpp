@@ -4,6 +4,9 @@
 
 #include <fmt/format.h>
 
+#include "base/log.h"
+#include "base/placement.h"
+
 namespace onecard::app {
 
 void ModelFlags::add_to(CLI::App* cmd) {
@@ -12,9 +15,22 @@ void ModelFlags::add_to(CLI::App* cmd) {
       ->capture_default_str();
   cmd->add_option("-b,--batch-size", batch, "Tokens evaluated per forward step in prefill")
       ->capture_default_str();
-  cmd->add_option("-t,--threads", threads, "CPU threads (0: one per logical CPU)")->capture_default_str();
+  cmd->add_option("-t,--threads", threads, "CPU threads (0: one per physical core the process may use)")
+      ->capture_default_str();
   cmd->add_option("--kv-type", kv_type, "KV cache type: bf16 or f32")->capture_default_str();
   cmd->add_flag("--no-repack", no_repack, kNoRepackHelp);
+  cmd->add_flag("--no-hugepages", no_hugepages,
+                "Do not ask for transparent huge pages (madvise MADV_HUGEPAGE) on the model's mapping");
+  cmd->add_flag(
+      "--prefault", prefault,
+      "Read every page of the model at load, on all threads, with a progress line (servers: no page "
+      "faults during the first requests)");
+  cmd->add_option("--numa", numa,
+                  "With several NUMA nodes (threads are then pinned per node): interleave (spread the routed "
+                  "experts' pages over the nodes' memory; needs libnuma) or none (pages stay where first "
+                  "touched). No effect on one node")
+      ->check(CLI::IsMember({"interleave", "none"}))
+      ->capture_default_str();
 }
 
 Result<LoadedModel> load_model(const ModelFlags& flags) {
@@ -24,9 +40,15 @@ Result<LoadedModel> load_model(const ModelFlags& flags) {
   o.n_batch = flags.batch;
   o.n_threads = flags.threads;
   o.repack_experts = !flags.no_repack;
+  o.placement.hugepages = !flags.no_hugepages;
+  o.placement.prefault = flags.prefault;
+  ONECARD_ASSIGN_OR_RETURN(o.placement.numa, numa_mode_from_name(flags.numa));
   LoadedModel m;
   m.kv_type = kv;
   ONECARD_ASSIGN_OR_RETURN(m.model, model::DeepSeek2::load(flags.path, o));
+  // After load, so that what the repacking and the pre-fault mapped is counted.
+  if (o.placement.hugepages || o.placement.prefault)
+    log::info("{}", residency_summary(m.model->file().bytes()));
   ONECARD_ASSIGN_OR_RETURN(m.tokenizer, text::Tokenizer::from_gguf(m.model->file()));
   return m;
 }

@@ -25,6 +25,9 @@ struct ModelFlags {
   int threads = 0;
   std::string kv_type = "bf16";
   bool no_repack = false;
+  bool no_hugepages = false;
+  bool prefault = false;
+  std::string numa = "interleave";
 
   void add_to(CLI::App* cmd);
 };

@@ -1,6 +1,7 @@
 #include "base/thread_pool.h"
 
 #include <chrono>
+#include <utility>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -21,10 +22,15 @@ constexpr auto kSpin = std::chrono::microseconds(200);
 
 }  // namespace
 
-ThreadPool::ThreadPool(int n_threads) {
+ThreadPool::ThreadPool(int n_threads, ThreadPlacement placement) : nodes_(std::move(placement.nodes)) {
   if (n_threads <= 0) n_threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   workers_.reserve(n_threads - 1);
-  for (int t = 1; t < n_threads; ++t) workers_.emplace_back([this, t] { worker_loop(t); });
+  for (int t = 1; t < n_threads; ++t) {
+    workers_.emplace_back([this, t, on_start = placement.on_start] {
+      if (on_start) on_start(t);
+      worker_loop(t);
+    });
+  }
 }
 
 ThreadPool::~ThreadPool() {

@@ -53,6 +53,7 @@ class File {
   uint32_t alignment() const { return alignment_; }
   uint64_t data_offset() const { return data_offset_; }
   uint64_t file_size() const { return bytes_.size(); }
+  std::span<const uint8_t> bytes() const { return bytes_; }  // the whole file, mapped or the caller's
 
   std::span<const KeyValue> metadata() const { return kvs_; }
   const Value* find(std::string_view key) const;

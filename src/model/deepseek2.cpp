@@ -44,7 +44,7 @@ DeepSeek2::DeepSeek2(gguf::File file, HParams hp, Weights w, const LoadOptions& 
       hp_(std::move(hp)),
       w_(std::move(w)),
       n_ctx_(o.n_ctx),
-      pool_(std::make_unique<ThreadPool>(o.n_threads)),
+      pool_(make_thread_pool(o.n_threads, o.placement)),
       n_batch_(o.n_batch),
       attention_mode_(o.attention),
       buf_(std::make_unique<Buffers>()) {
@@ -101,6 +101,11 @@ Result<std::unique_ptr<DeepSeek2>> DeepSeek2::load(const std::string& path, cons
     o.n_ctx = static_cast<int>(hp.n_ctx_train);
   }
   auto model = std::unique_ptr<DeepSeek2>(new DeepSeek2(std::move(file), std::move(hp), std::move(w), o));
+  std::vector<std::span<const uint8_t>> experts;
+  for (const gguf::TensorInfo& t : model->file_.tensors()) {
+    if (t.name.find("_exps") != std::string_view::npos) experts.push_back(t.bytes());
+  }
+  ONECARD_TRY(place_weights(model->file_.bytes(), experts, *model->pool_, o.placement, path));
   if (o.repack_experts) model->repack_experts();
   log::info("{}: {} layers, context {} tokens", path, model->hp_.n_layer_decode(), model->n_ctx());
   return model;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "base/placement.h"
 #include "base/result.h"
 #include "base/thread_pool.h"
 #include "gguf/file.h"
@@ -21,11 +22,12 @@ namespace onecard::model {
 struct LoadOptions {
   int n_ctx = 4096;   // positions per sequence (capped at the model's training context when it has one)
   int n_batch = 512;  // tokens per forward step; larger batches are processed in steps of this size
-  int n_threads = 0;  // 0: one per logical CPU
+  int n_threads = 0;  // 0: one per physical core (base/placement.h)
   AttentionMode attention = AttentionMode::kAuto;  // kAuto picks the cheaper form per sequence and step
   // On AVX-512 VNNI CPUs, Q2_K, Q4_K and Q6_K experts are repacked at load (cpu/packed.h) when they fit in
   // the memory available; otherwise, or with false, the kernels read the mapped file's layout.
   bool repack_experts = true;
+  PlacementOptions placement;  // threads on NUMA nodes, huge pages, pre-faulting, experts interleaved
 };
 
 class DeepSeek2 {
