@@ -1,7 +1,12 @@
 #include "base/numa.h"
 
+#include <unistd.h>
+
+#include <fstream>
+
 #include <gtest/gtest.h>
 
+#include "base/mmap.h"
 #include "fake_sysfs.h"
 
 namespace onecard {
@@ -116,6 +121,25 @@ TEST(NumaPlan, MemoryOnlyNodesGetNoThreads) {
 
 TEST(NumaCalls, PinningToTheCurrentMaskSucceeds) {
   EXPECT_TRUE(pin_current_thread(affinity_cpus()).ok());
+}
+
+// On one node, interleaving over that node is valid: the libnuma calls run for real.
+TEST(NumaCalls, InterleavingOverTheOneNodeSucceeds) {
+  if (!have_libnuma()) GTEST_SKIP() << libnuma_state();
+  const std::vector<int> node0{0};
+  const Status thread = set_thread_interleave(node0);
+  ASSERT_TRUE(thread.ok()) << thread.error().message();
+  ASSERT_TRUE(set_thread_interleave({}).ok());
+  const std::string path = test::temp_path("interleaved.bin");
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  std::ofstream(path, std::ios::binary) << std::string(8 * page, 'x');
+  const MappedFile map = MappedFile::open(path).value();
+  volatile uint8_t first = map.data()[page];
+  (void)first;
+  const Status range = interleave_range(map.data() + 10, 5 * page, node0, true);
+  EXPECT_TRUE(range.ok()) << range.error().message();
+  // Less than a page inside: nothing to bind.
+  EXPECT_TRUE(interleave_range(map.data() + 10, page, node0, false).ok());
 }
 
 }  // namespace
