@@ -9,6 +9,15 @@ namespace {
 using gguf::GgmlType;
 
 struct Avx2Loads {
+  ONECARD_AVX2 static __m256 zero() { return _mm256_setzero_ps(); }
+  ONECARD_AVX2 static __m256 add(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
+  ONECARD_AVX2 static __m256 fma(__m256 w, const float* x, __m256 acc) {
+    return _mm256_fmadd_ps(w, _mm256_loadu_ps(x), acc);
+  }
+  template <GgmlType T>
+  ONECARD_AVX2 static __m256 load(const void* p) {
+    return T == GgmlType::F32 ? f32(p) : T == GgmlType::F16 ? f16(p) : bf16(p);
+  }
   ONECARD_AVX2 static __m256 f32(const void* p) { return _mm256_loadu_ps(static_cast<const float*>(p)); }
   ONECARD_AVX2 static __m256 f16(const void* p) {
     return _mm256_cvtph_ps(_mm_loadu_si128(static_cast<const __m128i*>(p)));
@@ -20,6 +29,15 @@ struct Avx2Loads {
 };
 
 struct Avx512Loads {
+  ONECARD_AVX512 static __m512 zero() { return _mm512_setzero_ps(); }
+  ONECARD_AVX512 static __m512 add(__m512 a, __m512 b) { return _mm512_add_ps(a, b); }
+  ONECARD_AVX512 static __m512 fma(__m512 w, const float* x, __m512 acc) {
+    return _mm512_fmadd_ps(w, _mm512_loadu_ps(x), acc);
+  }
+  template <GgmlType T>
+  ONECARD_AVX512 static __m512 load(const void* p) {
+    return T == GgmlType::F32 ? f32(p) : T == GgmlType::F16 ? f16(p) : bf16(p);
+  }
   ONECARD_AVX512 static __m512 f32(const void* p) { return _mm512_loadu_ps(p); }
   ONECARD_AVX512 static __m512 f16(const void* p) {
     return _mm512_cvtph_ps(_mm256_loadu_si256(static_cast<const __m256i*>(p)));
@@ -40,45 +58,77 @@ float widen(GgmlType type, const void* w, int64_t c) {
 template <GgmlType T>
 constexpr int kElemBytes = T == GgmlType::F32 ? 4 : 2;
 
+// With few tokens, one accumulator per token would leave the loop waiting on the FMA latency (4 cycles per
+// vector: F16 and BF16 rows then read at about half the memory's speed), so each token gets kChains
+// independent ones, added at the end.
+template <int NT>
+constexpr int kChains = NT == 1   ? 4
+                        : NT == 2 ? 2
+                                  : 1;
+
 template <GgmlType T, int NT>
 ONECARD_AVX2 void avx2_rows(const void* w, const float* x, int64_t ldx, int64_t n, float* out) {
+  using L = Avx2Loads;
+  using V = __m256;
+  constexpr int kW = 8, kC = kChains<NT>, kStep = kW * kC;
+  // Once per line (x86::prefetch_ahead): a step reads kStepBytes.
+  constexpr int kStepBytes = kStep * kElemBytes<T>;
+  constexpr int kEvery = kStepBytes >= 64 ? 1 : 64 / kStepBytes;
+  constexpr int kLines = kStepBytes >= 64 ? kStepBytes / 64 : 1;
   const auto* wb = static_cast<const uint8_t*>(w);
-  __m256 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+  V acc[NT][kC];
+  for (int t = 0; t < NT; ++t)
+    for (int j = 0; j < kC; ++j) acc[t][j] = L::zero();
   int64_t c = 0;
-  for (; c + 8 <= n; c += 8) {
-    const void* p = wb + c * kElemBytes<T>;
-    const __m256 wv = T == GgmlType::F32   ? Avx2Loads::f32(p)
-                      : T == GgmlType::F16 ? Avx2Loads::f16(p)
-                                           : Avx2Loads::bf16(p);
-    for (int t = 0; t < NT; ++t) acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(x + t * ldx + c), acc[t]);
+  for (int64_t step = 0; c + kStep <= n; c += kStep, ++step) {
+    if (step % kEvery == 0) x86::prefetch_ahead(wb + c * kElemBytes<T>, kLines);
+    for (int j = 0; j < kC; ++j) {
+      const V wv = L::template load<T>(wb + (c + kW * j) * kElemBytes<T>);
+      for (int t = 0; t < NT; ++t) acc[t][j] = L::fma(wv, x + t * ldx + c + kW * j, acc[t][j]);
+    }
+  }
+  for (; c + kW <= n; c += kW) {
+    const V wv = L::template load<T>(wb + c * kElemBytes<T>);
+    for (int t = 0; t < NT; ++t) acc[t][0] = L::fma(wv, x + t * ldx + c, acc[t][0]);
   }
   for (int t = 0; t < NT; ++t) {
     float tail = 0;
     for (int64_t k = c; k < n; ++k) tail += widen(T, w, k) * x[t * ldx + k];
-    out[t] = x86::hsum(acc[t]) + tail;
+    for (int j = 1; j < kC; ++j) acc[t][0] = L::add(acc[t][0], acc[t][j]);
+    out[t] = x86::hsum(acc[t][0]) + tail;
   }
 }
 
 template <GgmlType T, int NT>
 ONECARD_AVX512 void avx512_rows(const void* w, const float* x, int64_t ldx, int64_t n, float* out) {
+  using L = Avx512Loads;
+  using V = __m512;
+  constexpr int kW = 16, kC = kChains<NT>, kStep = kW * kC;
+  // Once per line (x86::prefetch_ahead): a step reads kStepBytes.
+  constexpr int kStepBytes = kStep * kElemBytes<T>;
+  constexpr int kEvery = kStepBytes >= 64 ? 1 : 64 / kStepBytes;
+  constexpr int kLines = kStepBytes >= 64 ? kStepBytes / 64 : 1;
   const auto* wb = static_cast<const uint8_t*>(w);
-  __m512 acc[NT];
-  for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+  V acc[NT][kC];
+  for (int t = 0; t < NT; ++t)
+    for (int j = 0; j < kC; ++j) acc[t][j] = L::zero();
   int64_t c = 0;
-  for (; c + 16 <= n; c += 16) {
-    const void* p = wb + c * kElemBytes<T>;
-    // Once per line, as the quantized row dots do (x86::prefetch_ahead).
-    if (c % (64 / kElemBytes<T>) == 0) x86::prefetch_ahead(p, 1);
-    const __m512 wv = T == GgmlType::F32   ? Avx512Loads::f32(p)
-                      : T == GgmlType::F16 ? Avx512Loads::f16(p)
-                                           : Avx512Loads::bf16(p);
-    for (int t = 0; t < NT; ++t) acc[t] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + t * ldx + c), acc[t]);
+  for (int64_t step = 0; c + kStep <= n; c += kStep, ++step) {
+    if (step % kEvery == 0) x86::prefetch_ahead(wb + c * kElemBytes<T>, kLines);
+    for (int j = 0; j < kC; ++j) {
+      const V wv = L::template load<T>(wb + (c + kW * j) * kElemBytes<T>);
+      for (int t = 0; t < NT; ++t) acc[t][j] = L::fma(wv, x + t * ldx + c + kW * j, acc[t][j]);
+    }
+  }
+  for (; c + kW <= n; c += kW) {
+    const V wv = L::template load<T>(wb + c * kElemBytes<T>);
+    for (int t = 0; t < NT; ++t) acc[t][0] = L::fma(wv, x + t * ldx + c, acc[t][0]);
   }
   for (int t = 0; t < NT; ++t) {
     float tail = 0;
     for (int64_t k = c; k < n; ++k) tail += widen(T, w, k) * x[t * ldx + k];
-    out[t] = x86::hsum(acc[t]) + tail;
+    for (int j = 1; j < kC; ++j) acc[t][0] = L::add(acc[t][0], acc[t][j]);
+    out[t] = x86::hsum(acc[t][0]) + tail;
   }
 }
 

@@ -145,6 +145,13 @@ VecDotFn vec_dot_avx512(gguf::GgmlType type) {
       return dot_q6_k;
     case gguf::GgmlType::Q8_0:
       return dot_q8_0;
+    // The AVX2 row dots of these (vec_dot_avx2.cpp) beat the AVX-512 ones on the unpacking, which spend
+    // more per block than 512-bit registers save: the table keeps them.
+    case gguf::GgmlType::Q2_K:
+    case gguf::GgmlType::Q3_K:
+    case gguf::GgmlType::Q5_K:
+    case gguf::GgmlType::IQ4_XS:
+      return nullptr;
     default: {
       const VecDotFn legacy = vec_dot_legacy_avx512(type);
       return legacy != nullptr ? legacy : vec_dot_unpacked_avx512(type);
