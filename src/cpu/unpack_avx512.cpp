@@ -10,11 +10,7 @@ namespace onecard::cpu {
 namespace {
 
 using quant::BlockIQ1_M;
-using quant::BlockIQ1_S;
-using quant::BlockIQ2_S;
 using quant::BlockIQ2_XS;
-using quant::BlockIQ2_XXS;
-using quant::BlockIQ3_S;
 using quant::BlockIQ3_XXS;
 using quant::BlockIQ4_XS;
 using quant::BlockQ2_K;
@@ -140,12 +136,6 @@ ONECARD_AVX512 __m512i grid_rows(const uint64_t* grid, __m256i indices) {
   return _mm512_i32gather_epi64(indices, reinterpret_cast<const long long*>(grid), 8);
 }
 
-// The byte mask of the negative values of eight rows, from each 64-bit lane's sign byte (its low byte).
-ONECARD_AVX512 __mmask64 sign_mask(__m512i sign_bytes) {
-  return _mm512_test_epi8_mask(spread_low_bytes(sign_bytes),
-                               _mm512_set1_epi64(static_cast<long long>(0x8040201008040201ULL)));
-}
-
 // Each 64-bit lane's 7-bit sign index made a sign byte (bit 7: the parity of the other seven, as kIqSigns),
 // and the byte mask of the lane's negative values.
 ONECARD_AVX512 __mmask64 iq_signs(__m512i index7) {
@@ -201,22 +191,6 @@ ONECARD_AVX512 void word_scales(__m512i words, __m512i pick, float d, float f, U
   _mm256_storeu_ps(u.m, _mm256_setzero_ps());
 }
 
-ONECARD_AVX512 void iq2_xxs(const void* p, UnpackedUnit& u) {
-  const auto& b = *static_cast<const BlockIQ2_XXS*>(p);
-  // Group g: bytes 8g .. 8g + 3 of qs are four grid indices, dword 2g + 1 a word of four 7-bit sign indices
-  // and the scale in its top 4 bits.
-  const __m512i q = _mm512_loadu_si512(b.qs);
-  for (int c = 0; c < 4; ++c) {
-    const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs) + c);
-    const __m256i idx = _mm256_cvtepu8_epi32(
-        _mm_shuffle_epi8(bytes, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, -1, -1, -1, -1, -1, -1, -1, -1)));
-    const __m512i grid = grid_rows(quant::kIq2xxsGrid.data(), idx);
-    store_levels(u, c, signed_levels(grid, iq_word_signs(q, 4 * c + 1, 4 * c + 3), 64));
-  }
-  word_scales(q, _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 0, 0, 0, 0, 0, 0, 0, 0), _cvtsh_ss(b.d), 0.25f,
-              u);
-}
-
 ONECARD_AVX512 void iq2_xs(const void* p, UnpackedUnit& u) {
   const auto& b = *static_cast<const BlockIQ2_XS*>(p);
   // 16-bit codes: a 9-bit grid index and a 7-bit sign index.
@@ -227,51 +201,6 @@ ONECARD_AVX512 void iq2_xs(const void* p, UnpackedUnit& u) {
     store_levels(u, c, signed_levels(grid, iq_signs(_mm512_cvtepu32_epi64(_mm256_srli_epi32(code, 9))), 64));
   }
   nibble_scales_16(b.scales, _cvtsh_ss(b.d), u);
-}
-
-ONECARD_AVX512 void iq2_s(const void* p, UnpackedUnit& u) {
-  const auto& b = *static_cast<const BlockIQ2_S*>(p);
-  // Row i: grid index qs[i] plus 2 high bits of qh[i / 4] at bit 2 (i % 4); its sign byte is qs[32 + i].
-  for (int c = 0; c < 4; ++c) {
-    const __m256i low = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.qs + 8 * c)));
-    const __m256i qh = _mm256_setr_epi32(b.qh[2 * c], b.qh[2 * c], b.qh[2 * c], b.qh[2 * c], b.qh[2 * c + 1],
-                                         b.qh[2 * c + 1], b.qh[2 * c + 1], b.qh[2 * c + 1]);
-    const __m256i high = _mm256_and_si256(_mm256_srlv_epi32(qh, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6)),
-                                          _mm256_set1_epi32(3));
-    const __m512i grid = grid_rows(quant::kIq2sGrid.data(), _mm256_or_si256(low, _mm256_slli_epi32(high, 8)));
-    const __m512i signs =
-        _mm512_cvtepu8_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.qs + 32 + 8 * c)));
-    store_levels(u, c, signed_levels(grid, sign_mask(signs), 64));
-  }
-  nibble_scales_16(b.scales, _cvtsh_ss(b.d), u);
-}
-
-ONECARD_AVX512 void iq3_s(const void* p, UnpackedUnit& u) {
-  const auto& b = *static_cast<const BlockIQ3_S*>(p);
-  for (int c = 0; c < 4; ++c) {
-    // Grid entry j of groups 2c, 2c + 1: index qs[16c + j] plus bit j % 8 of its group's qh as the ninth.
-    const __m512i low =
-        _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qs + 16 * c)));
-    const __m512i qh =
-        _mm512_inserti64x4(_mm512_set1_epi32(b.qh[2 * c]), _mm256_set1_epi32(b.qh[2 * c + 1]), 1);
-    const __m512i high = _mm512_and_si512(
-        _mm512_srlv_epi32(qh, _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 0, 1, 2, 3, 4, 5, 6, 7)),
-        _mm512_set1_epi32(1));
-    const __m512i grid = _mm512_i32gather_epi32(_mm512_or_si512(low, _mm512_slli_epi32(high, 8)),
-                                                reinterpret_cast<const int*>(quant::kIq3sGrid.data()), 4);
-    const __m512i signs =
-        _mm512_cvtepu8_epi64(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.signs + 8 * c)));
-    store_levels(u, c, signed_levels(grid, sign_mask(signs), 16));
-  }
-  // Scale g: d (1 + 2s), s the nibble g % 2 of scales[g / 2].
-  const __m256i bytes = _mm256_cvtepu8_epi32(
-      _mm_shuffle_epi8(_mm_cvtsi32_si128(static_cast<int>(quant::load_u32(b.scales))),
-                       _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, -1, -1, -1, -1, -1, -1, -1, -1)));
-  const __m256i sc = _mm256_and_si256(_mm256_srlv_epi32(bytes, _mm256_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4)),
-                                      _mm256_set1_epi32(15));
-  const __m256i odd = _mm256_add_epi32(_mm256_slli_epi32(sc, 1), _mm256_set1_epi32(1));
-  _mm256_storeu_ps(u.s, _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b.d)), _mm256_cvtepi32_ps(odd)));
-  _mm256_storeu_ps(u.m, _mm256_setzero_ps());
 }
 
 ONECARD_AVX512 void iq3_xxs(const void* p, UnpackedUnit& u) {
@@ -297,28 +226,6 @@ ONECARD_AVX512 __m512i iq1_levels(__m512i grid, __m512i shift_negative) {
   const __m512i base = _mm512_mask_blend_epi8(_mm512_test_epi8_mask(shift_negative, shift_negative),
                                               _mm512_set1_epi8(17), _mm512_set1_epi8(15));
   return _mm512_add_epi8(eight, base);
-}
-
-ONECARD_AVX512 void iq1_s(const void* p, UnpackedUnit& u) {
-  const auto& b = *static_cast<const BlockIQ1_S*>(p);
-  const __m256i qh_all = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b.qh)));
-  for (int c = 0; c < 4; ++c) {
-    // Rows 8c .. 8c + 7 (groups 2c, 2c + 1): index qs[8c + k] plus 3 bits of the group's qh at bit 3 (k % 4).
-    const __m256i low = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.qs + 8 * c)));
-    const __m256i qh = _mm256_permutevar8x32_epi32(
-        qh_all, _mm256_setr_epi32(2 * c, 2 * c, 2 * c, 2 * c, 2 * c + 1, 2 * c + 1, 2 * c + 1, 2 * c + 1));
-    const __m256i high = _mm256_and_si256(_mm256_srlv_epi32(qh, _mm256_setr_epi32(0, 3, 6, 9, 0, 3, 6, 9)),
-                                          _mm256_set1_epi32(7));
-    const __m512i grid = grid_rows(quant::kIq1sGrid.data(), _mm256_or_si256(low, _mm256_slli_epi32(high, 8)));
-    const __m512i negative = _mm512_cvtepi32_epi64(_mm256_srli_epi32(qh, 15));
-    store_levels(u, c, iq1_levels(grid, spread_low_bytes(negative)));
-  }
-  const __m256i odd = _mm256_add_epi32(
-      _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(qh_all, 12), _mm256_set1_epi32(7)), 1),
-      _mm256_set1_epi32(1));
-  _mm256_storeu_ps(u.s, _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(b.d)), _mm256_cvtepi32_ps(odd)),
-                                      _mm256_set1_ps(0.125f)));
-  _mm256_storeu_ps(u.m, _mm256_setzero_ps());
 }
 
 ONECARD_AVX512 void iq1_m(const void* p, UnpackedUnit& u) {
@@ -411,13 +318,12 @@ constexpr Unpacker kUnpackers[] = {
     {gguf::GgmlType::Q3_K, q3_k, dot_unpacked<q3_k, 16>},
     {gguf::GgmlType::Q5_K, q5_k, dot_unpacked<q5_k, 32>},
     {gguf::GgmlType::IQ4_XS, iq4_xs, dot_unpacked<iq4_xs, 32>},
-    {gguf::GgmlType::IQ2_XXS, iq2_xxs, dot_unpacked<iq2_xxs, 32>},
-    {gguf::GgmlType::IQ2_XS, iq2_xs, dot_unpacked<iq2_xs, 16>},
-    {gguf::GgmlType::IQ2_S, iq2_s, dot_unpacked<iq2_s, 16>},
-    {gguf::GgmlType::IQ3_XXS, iq3_xxs, dot_unpacked<iq3_xxs, 32>},
-    {gguf::GgmlType::IQ3_S, iq3_s, dot_unpacked<iq3_s, 32>},
-    {gguf::GgmlType::IQ1_S, iq1_s, dot_unpacked<iq1_s, 32>},
-    {gguf::GgmlType::IQ1_M, iq1_m, dot_unpacked<iq1_m, 16>},
+    // The grid formats' row dots are the AVX2 ones (vec_dot_grid_avx2.cpp), which decode in registers and
+    // are faster on Zen 5 than these on the unpacking; these unpackers are as fast as the AVX2 ones or
+    // faster, and the other grid formats unpack faster with AVX2 (unpack_grid_avx2.cpp).
+    {gguf::GgmlType::IQ2_XS, iq2_xs, nullptr},
+    {gguf::GgmlType::IQ3_XXS, iq3_xxs, nullptr},
+    {gguf::GgmlType::IQ1_M, iq1_m, nullptr},
 };
 
 const Unpacker* unpacker(gguf::GgmlType type) {

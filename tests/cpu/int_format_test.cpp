@@ -53,10 +53,10 @@ TEST(IntFormat, VectorUnpackEqualsScalarUnpack) {
   const struct {
     gguf::GgmlType type;
     std::vector<size_t> fp16_at;
-  } cases[] = {
-      {gguf::GgmlType::Q2_K, {80, 82}}, {gguf::GgmlType::Q3_K, {108}},  {gguf::GgmlType::Q5_K, {0, 2}},
-      {gguf::GgmlType::IQ4_XS, {0}},    {gguf::GgmlType::IQ2_XXS, {0}}, {gguf::GgmlType::IQ2_XS, {0}},
-      {gguf::GgmlType::IQ3_XXS, {0}},   {gguf::GgmlType::IQ1_S, {0}},   {gguf::GgmlType::IQ1_M, {}}};
+  } cases[] = {{gguf::GgmlType::Q2_K, {80, 82}}, {gguf::GgmlType::Q3_K, {108}},
+               {gguf::GgmlType::Q5_K, {0, 2}},   {gguf::GgmlType::IQ4_XS, {0}},
+               {gguf::GgmlType::IQ2_XS, {0}},    {gguf::GgmlType::IQ3_XXS, {0}},
+               {gguf::GgmlType::IQ1_M, {}}};
   Rng rng(5, "unpack");
   for (const auto& c : cases) {
     const IntFormat& f = *int_format(c.type);
