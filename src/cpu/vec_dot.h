@@ -16,9 +16,8 @@ float vec_dot_scalar(const IntFormat& f, int64_t n, const void* w, const void* a
 // Per-ISA lookups, which fill the kernel tables (kernels.h; nullptr: no kernel for that format).
 VecDotFn vec_dot_avx2(gguf::GgmlType type);
 VecDotFn vec_dot_avx512(gguf::GgmlType type);
-// The AVX2 table's parts: the 32-element formats, and the 256-element formats on their scalar unpacking.
+// The AVX2 table's part for the 32-element formats.
 VecDotFn vec_dot_legacy_avx2(gguf::GgmlType type);
-VecDotFn vec_dot_unpacked_avx2(gguf::GgmlType type);
 // The AVX-512 table's parts for the 32-element formats.
 VecDotFn vec_dot_legacy_avx512(gguf::GgmlType type);
 

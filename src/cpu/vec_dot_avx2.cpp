@@ -323,10 +323,8 @@ VecDotFn vec_dot_avx2(gguf::GgmlType type) {
       return dot_q8_0;
     case gguf::GgmlType::IQ4_XS:
       return dot_iq4_xs;
-    default: {
-      const VecDotFn legacy = vec_dot_legacy_avx2(type);
-      return legacy != nullptr ? legacy : vec_dot_unpacked_avx2(type);
-    }
+    default:
+      return vec_dot_legacy_avx2(type);
   }
 }
 
