@@ -1,9 +1,17 @@
-// The AVX2 table: the scalar one with the AVX2 row dots (vpmaddubsw) and float dots. Activations are still
-// quantized and SiLU computed by the portable kernels, which give the same bytes.
+// The AVX2 table: the scalar one with the AVX2 row dots (vpmaddubsw), float dots and the batched GEMM for
+// every integer format. Activations are still quantized and SiLU computed by the portable kernels, which give
+// the same bytes.
 #include "cpu/kernels.h"
 #include "cpu/grid_avx2.h"
+#include "cpu/x86/avx2/gemm.h"
 
 namespace onecard::cpu {
+namespace {
+
+// From this many tokens on the batched kernel wins over row dots that re-read each weight row from L1.
+constexpr int64_t kGemmMinTokens = 4;
+
+}  // namespace
 
 KernelTable avx2_kernels() {
   KernelTable k = scalar_kernels();
@@ -14,6 +22,8 @@ KernelTable avx2_kernels() {
     if (const VecDotFn dot = vec_dot_grid_avx2(type)) k.row_dot[type] = dot;
     if (const UnpackFn unpack = unpack_grid_avx2(type)) k.unpack[type] = unpack;
     if (const FloatDotFn dot = float_dot_avx2(type)) k.float_dot[type] = dot;
+    if (int_format(type) != nullptr)
+      k.gemm[type] = GemmKernel{avx2::gemm_int, avx2::kGemmBlockRows, kGemmMinTokens};
   }
   return k;
 }

@@ -1,0 +1,253 @@
+// The AVX2 batched kernel: 16 interleaved weight rows (two groups of 8) times up to 4 tokens per pass.
+#include "cpu/x86/avx2/gemm.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+#include <vector>
+
+#include "cpu/isa.h"
+#include "cpu/kernels.h"
+#include "cpu/scratch.h"
+#include "cpu/x86.h"
+#include "quant/blocks.h"
+
+namespace onecard::cpu::avx2 {
+namespace {
+
+constexpr int kTokens = 3;  // tokens per pass: their int16 and int32 sums and float totals fill the registers
+constexpr int kGroups = static_cast<int>(kGemmBlockRows / kLanes);
+constexpr int kSpanElems = 256;  // columns interleaved at once (several units of the 32-element formats)
+// The largest group_unit_bytes times units per span: a 256-element unit with 16 scales and 16 offsets.
+constexpr size_t kMaxGroupSpan = 256 * kLanes + 2 * 16 * kLanes * 4;
+
+// vpmaddubsw steps whose int16 sums cannot saturate: each adds at most 2 * 127 * (largest |level|) to a lane.
+int int16_steps(const IntFormat& f) {
+  const int level = f.zero == 128 ? 128 : max_level(f);
+  return 32767 / (2 * 127 * level);
+}
+
+struct Pass {
+  const uint8_t* buf;            // this group's first unit
+  size_t unit_bytes;             // one unit of one group
+  int span;                      // units
+  const uint8_t* act[kTokens];   // each token's activation levels for the first unit
+  size_t act_stride;             // bytes from one unit's activation levels to the next
+  const uint8_t* sums[kTokens];  // each token's per-sub-block sums for the first unit
+  const float* da[kTokens];      // each token's activation scale for the first unit
+  float* y[kTokens];             // each token's sums of this group's rows (32-byte aligned)
+  bool first;                    // y is written, not accumulated
+};
+
+// SIGNED: levels biased by 128, multiplied as signed values with the sign trick. STEPS: vpmaddubsw results
+// summed in int16 before they are widened.
+template <int T, int SUB, int UNIT, bool AFFINE, bool SIGNED, int STEPS>
+ONECARD_AVX2 void pass_kernel(const Pass& p) {
+  constexpr int kSubs = UNIT / SUB, kSteps = SUB / 4;
+  static_assert(kSteps % STEPS == 0);
+  const __m256i ones = _mm256_set1_epi16(1);
+  const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+  __m256 acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = p.first ? _mm256_setzero_ps() : _mm256_load_ps(p.y[t]);
+  for (int uu = 0; uu < p.span; ++uu) {
+    const uint8_t* unit = p.buf + uu * p.unit_bytes;
+    const auto* s = reinterpret_cast<const float*>(unit + UNIT * kLanes);
+    const float* m = s + kSubs * kLanes;
+    for (int b = 0; b < kSubs; ++b) {
+      __m256i dot[T];
+      for (int t = 0; t < T; ++t) {
+        dot[t] =
+            AFFINE || SIGNED
+                ? _mm256_setzero_si256()
+                : _mm256_set1_epi32(static_cast<int32_t>(quant::load_u32(p.sums[t] + (uu * kSubs + b) * 4)));
+      }
+      for (int k0 = 0; k0 < kSteps; k0 += STEPS) {
+        __m256i s16[T];
+        for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
+        for (int k = k0; k < k0 + STEPS; ++k) {
+          const int c = b * SUB + 4 * k;
+          __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(unit + c * kLanes));
+          __m256i sign_of = w;
+          if constexpr (SIGNED) {
+            sign_of = _mm256_xor_si256(w, bias);
+            w = _mm256_abs_epi8(sign_of);
+          }
+          for (int t = 0; t < T; ++t) {
+            __m256i a =
+                _mm256_set1_epi32(static_cast<int32_t>(quant::load_u32(p.act[t] + uu * p.act_stride + c)));
+            if constexpr (SIGNED) a = _mm256_sign_epi8(a, sign_of);
+            const __m256i prod = _mm256_maddubs_epi16(w, a);
+            s16[t] = _mm256_add_epi16(s16[t], prod);
+          }
+        }
+        for (int t = 0; t < T; ++t) dot[t] = _mm256_add_epi32(dot[t], _mm256_madd_epi16(s16[t], ones));
+      }
+      const __m256 sv = _mm256_load_ps(s + b * kLanes);
+      for (int t = 0; t < T; ++t) {
+        const __m256 scale = _mm256_mul_ps(sv, _mm256_set1_ps(p.da[t][uu]));
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t]), scale, acc[t]);
+      }
+      if constexpr (AFFINE) {
+        const __m256 mv = _mm256_load_ps(m + b * kLanes);
+        for (int t = 0; t < T; ++t) {
+          float asum;
+          std::memcpy(&asum, p.sums[t] + (uu * kSubs + b) * 4, 4);
+          acc[t] = _mm256_fmadd_ps(mv, _mm256_set1_ps(asum * p.da[t][uu]), acc[t]);
+        }
+      }
+    }
+  }
+  for (int t = 0; t < T; ++t) _mm256_store_ps(p.y[t], acc[t]);
+}
+
+using PassFn = void (*)(const Pass&);
+
+template <int SUB, int UNIT, bool AFFINE, bool SIGNED, int STEPS>
+PassFn by_tokens(int t) {
+  switch (t) {
+    case 1:
+      return pass_kernel<1, SUB, UNIT, AFFINE, SIGNED, STEPS>;
+    case 2:
+      return pass_kernel<2, SUB, UNIT, AFFINE, SIGNED, STEPS>;
+    default:
+      return pass_kernel<3, SUB, UNIT, AFFINE, SIGNED, STEPS>;
+  }
+}
+
+// The kernels of the formats there are: for each sub-block shape, the int16 step counts that occur.
+template <int SUB, int UNIT, bool AFFINE>
+PassFn by_steps(int steps, int t) {
+  constexpr int kSteps = SUB / 4;
+  if (steps >= kSteps) return by_tokens<SUB, UNIT, AFFINE, false, kSteps>(t);
+  if (steps >= 4) return by_tokens<SUB, UNIT, AFFINE, false, 4>(t);
+  if constexpr (!AFFINE) {
+    if (steps >= 2) return by_tokens<SUB, UNIT, false, false, 2>(t);
+    return by_tokens<SUB, UNIT, false, false, 1>(t);
+  }
+  assert(false && "an affine format's levels fit 4 int16 steps");
+  return nullptr;
+}
+
+PassFn pass_fn(const IntFormat& f, int t) {
+  const int steps = int16_steps(f);
+  if (f.zero == 128) {
+    return f.unit == 32 ? by_tokens<32, 32, false, true, 1>(t) : by_tokens<32, 256, false, true, 1>(t);
+  }
+  if (f.unit == 32) return f.affine ? by_steps<32, 32, true>(steps, t) : by_steps<32, 32, false>(steps, t);
+  if (f.sub == 32) return f.affine ? by_steps<32, 256, true>(steps, t) : by_steps<32, 256, false>(steps, t);
+  return f.affine ? by_steps<16, 256, true>(steps, t) : by_steps<16, 256, false>(steps, t);
+}
+
+// This thread's buffer for one block's sums times `count` tokens, kGemmBlockRows floats per token, 32-byte
+// aligned: sums accumulate there per span, since y's rows may lie a multiple of 4 KiB apart.
+float* block_sums(int64_t count) {
+  thread_local std::vector<float> sums;
+  float* p = grow(sums, static_cast<size_t>(count * kGemmBlockRows) + kLanes);
+  return p + (kLanes - reinterpret_cast<uintptr_t>(p) / 4 % kLanes) % kLanes;
+}
+
+ONECARD_AVX2 void prefetch_lines(const uint8_t* p, int64_t lines) {
+  for (int64_t l = 0; l < lines; ++l) _mm_prefetch(reinterpret_cast<const char*>(p) + 64 * l, _MM_HINT_T1);
+}
+
+// The lines of the span of units [u, u + span) of rows [rb, rb + rows): as many streams as rows, more than
+// the hardware prefetcher follows, so they are asked for a few at a time between the passes over the span
+// before.
+struct NextSpan {
+  static constexpr int kMaxLines = static_cast<int>(kGemmBlockRows) * 6;  // 16 rows of at most 272 bytes
+  const char* lines[kMaxLines];
+  int count = 0, asked = 0;
+
+  void set(const IntFormat& f, const Matrix& w, int64_t rb, int64_t rows, int64_t u, int64_t span) {
+    count = asked = 0;
+    const size_t len = static_cast<size_t>(span) * f.unit_bytes;
+    for (int64_t r = rb; r < rb + rows; ++r) {
+      const auto* piece = reinterpret_cast<const char*>(w.row(r) + u * f.unit_bytes);
+      const auto first = reinterpret_cast<uintptr_t>(piece) & ~uintptr_t{63};
+      for (uintptr_t l = first; l < reinterpret_cast<uintptr_t>(piece) + len; l += 64) {
+        lines[count++] = reinterpret_cast<const char*>(l);
+      }
+    }
+    assert(count <= kMaxLines);
+  }
+  ONECARD_AVX2 void ask(int n) {
+    for (const int end = std::min(count, asked + n); asked < end; ++asked)
+      _mm_prefetch(lines[asked], _MM_HINT_T0);
+  }
+};
+
+}  // namespace
+
+void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmTokens tokens, float* y,
+              int64_t ldy, const uint8_t* prefetch, size_t prefetch_bytes) {
+  if (nr <= 0 || tokens.count <= 0) return;
+  const UnpackFn unpack = kernels(Isa::Avx2).unpack[f.type];
+  const int64_t n = w.cols, units = n / f.unit, blocks = (nr + kGemmBlockRows - 1) / kGemmBlockRows;
+  const int span_max = std::max(1, kSpanElems / f.unit);
+  const size_t unit_bytes = group_unit_bytes(f), group_span = unit_bytes * static_cast<size_t>(span_max);
+  assert(group_span <= kMaxGroupSpan);
+  alignas(32) static thread_local uint8_t buf[kGroups * kMaxGroupSpan];
+  float* acc = block_sums(tokens.count);
+  const size_t act_stride = act_block_bytes(f.act), act_levels = f.act == ActFormat::Q8_0 ? 2 : 4;
+  const size_t scales_at = static_cast<size_t>(n / f.sub) * 4;
+
+  // The prefetch range is spread evenly over the spans of every block.
+  const int64_t spans = (units + span_max - 1) / span_max, steps = blocks * spans;
+  const auto lines = static_cast<int64_t>((prefetch_bytes + 63) / 64);
+  const int64_t per_step = (lines + steps - 1) / std::max<int64_t>(1, steps);
+
+  for (int64_t blk = 0, step = 0; blk < blocks; ++blk) {
+    const int64_t rb = r0 + blk * kGemmBlockRows, rows = std::min<int64_t>(kGemmBlockRows, r0 + nr - rb);
+    const int groups = static_cast<int>((rows + kLanes - 1) / kLanes);
+    const int last_valid = static_cast<int>(rows - (groups - 1) * kLanes);
+    for (int64_t u0 = 0; u0 < units; u0 += span_max, ++step) {
+      const int span = static_cast<int>(std::min<int64_t>(span_max, units - u0));
+      const int64_t first_line = std::min(lines, step * per_step);
+      prefetch_lines(prefetch + 64 * first_line, std::min(per_step, lines - first_line));
+      for (int g = 0; g < groups; ++g) {
+        const uint8_t* row0 = w.row(rb + g * kLanes);
+        const int valid = g == groups - 1 ? last_valid : kLanes;
+        for (int uu = 0; uu < span; ++uu) {
+          interleave_unit(f, unpack, row0, w.row_bytes, valid, u0 + uu,
+                          buf + g * group_span + uu * unit_bytes);
+        }
+      }
+      // The span after this one: the next of this block, or the first of the next block.
+      thread_local NextSpan next;
+      next.count = next.asked = 0;
+      if (u0 + span_max < units) {
+        next.set(f, w, rb, rows, u0 + span_max, std::min<int64_t>(span_max, units - u0 - span_max));
+      } else if (blk + 1 < blocks) {
+        const int64_t nb = rb + kGemmBlockRows;
+        next.set(f, w, nb, std::min<int64_t>(kGemmBlockRows, r0 + nr - nb), 0,
+                 std::min<int64_t>(span_max, units));
+      }
+      const int64_t passes = groups * ((tokens.count + kTokens - 1) / kTokens);
+      const int per_pass = static_cast<int>((next.count + passes - 1) / passes);
+      Pass p{};
+      p.unit_bytes = unit_bytes;
+      p.span = span;
+      p.act_stride = act_stride;
+      p.first = u0 == 0;
+      for (int g = 0; g < groups; ++g) {
+        p.buf = buf + g * group_span;
+        for (int64_t t0 = 0; t0 < tokens.count; t0 += kTokens) {
+          const int nt = static_cast<int>(std::min<int64_t>(kTokens, tokens.count - t0));
+          for (int t = 0; t < nt; ++t) {
+            p.act[t] = tokens.act[t0 + t] + u0 * act_stride + act_levels;
+            p.sums[t] = tokens.side[t0 + t] + u0 * f.subs() * 4;
+            p.da[t] = reinterpret_cast<const float*>(tokens.side[t0 + t] + scales_at) + u0;
+            p.y[t] = acc + (t0 + t) * kGemmBlockRows + g * kLanes;
+          }
+          next.ask(per_pass);
+          pass_fn(f, nt)(p);
+        }
+      }
+    }
+    for (int64_t t = 0; t < tokens.count; ++t) {
+      std::copy(acc + t * kGemmBlockRows, acc + t * kGemmBlockRows + rows, y + t * ldy + (rb - r0));
+    }
+  }
+}
+
+}  // namespace onecard::cpu::avx2

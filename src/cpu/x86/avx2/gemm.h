@@ -1,0 +1,48 @@
+// The batched int8 product for AVX2 (prefill, and the experts of a MoE batch). Weight rows lie in the 8 int32
+// lanes of a ymm register: one weight block (unit) of 8 rows at a time is interleaved so that each 32-byte
+// vector holds 4 consecutive columns of 8 rows, as the unsigned levels of the integer view (int_format.h). A
+// token's 4 activation bytes are broadcast as the signed operand of vpmaddubsw, so one instruction advances 8
+// rows of one token by 4 columns, and a weight vector loaded once serves several tokens.
+//
+// vpmaddubsw adds its two products into a saturating int16, so the sums are widened to int32 (vpmaddwd) as
+// often as the format's largest level requires: a 4-bit format accumulates a whole 32-column sub-block in
+// int16, the grids with levels up to 126 widen after every instruction. The formats whose levels span all 8
+// bits (Q8_0, IQ4_NL, IQ4_XS: biased by 128) are made signed again in the kernel and multiplied with the sign
+// trick, |w| times a with w's sign, which cannot saturate.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cpu/gemm.h"
+#include "cpu/int_format.h"
+#include "cpu/matrix.h"
+
+namespace onecard::cpu::avx2 {
+
+// Rows per interleaved group: one per int32 lane.
+inline constexpr int kLanes = 8;
+// Rows one interleaving pass covers (two groups); the kernel table hands this to callers as block_rows.
+inline constexpr int64_t kGemmBlockRows = 16;
+
+// y[t * ldy + i] = row r0 + i of w times token t, for i < nr and t < tokens.count. Other entries of y are not
+// touched. prefetch / prefetch_bytes name the weights the thread multiplies next (may be null / 0).
+void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmTokens tokens, float* y,
+              int64_t ldy, const uint8_t* prefetch, size_t prefetch_bytes);
+
+// The largest unsigned level of a format's integer view (its levels lie in [0, max_level]).
+int max_level(const IntFormat& f);
+
+// One unit of one group: levels [unit / 4][8 rows][4 bytes], then scales s [subs][8] and, for affine formats,
+// offsets m [subs][8] as floats.
+inline size_t group_unit_bytes(const IntFormat& f) {
+  return static_cast<size_t>(f.unit) * kLanes +
+         static_cast<size_t>(f.subs()) * kLanes * 4 * (f.affine ? 2 : 1);
+}
+
+// Unit u of the 8 rows starting at row0, row_bytes apart, interleaved into out (32-byte aligned) through
+// `unpack` (the table's unpacker for f). Only the first `valid` rows exist; the lanes beyond repeat the last.
+void interleave_unit(const IntFormat& f, UnpackFn unpack, const uint8_t* row0, size_t row_bytes, int valid,
+                     int64_t u, uint8_t* out);
+
+}  // namespace onecard::cpu::avx2

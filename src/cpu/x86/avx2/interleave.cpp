@@ -1,0 +1,221 @@
+// AVX2 interleaving for the batched kernel. Q4_K, Q6_K and Q8_0 are transposed as the raw bytes of the file
+// (the bit operations that extract levels act on every byte alike, so they work as well after the transpose),
+// with each row's scales fetched into its lane by gathers and decoded in vectors. Any other format has each
+// of its 8 rows unpacked into the integer view by the table's unpacker (a vector one where there is one), and
+// the unpacked rows transposed the same way.
+#include <algorithm>
+
+#include "cpu/x86.h"
+#include "cpu/x86/avx2/gemm.h"
+#include "quant/blocks.h"
+
+namespace onecard::cpu::avx2 {
+namespace {
+
+using quant::BlockQ4_K;
+using quant::BlockQ6_K;
+using quant::BlockQ8_0;
+
+// r[i] = 32 bytes of row i, transposed by dwords: out[k] holds bytes 4k..4k+3 of row i in lane i.
+ONECARD_AVX2 void transpose(const __m256i r[8], __m256i out[8]) {
+  __m256i t[8], s[8];
+  for (int i = 0; i < 8; i += 2) {
+    t[i] = _mm256_unpacklo_epi32(r[i], r[i + 1]);
+    t[i + 1] = _mm256_unpackhi_epi32(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 8; i += 4) {
+    s[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]);
+    s[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
+    s[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]);
+    s[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
+  }
+  // s[j] (rows 0-3) and s[j + 4] (rows 4-7) hold dword j in their low 128 bits and dword j + 4 in the high.
+  for (int j = 0; j < 4; ++j) {
+    out[j] = _mm256_permute2x128_si256(s[j], s[j + 4], 0x20);
+    out[j + 4] = _mm256_permute2x128_si256(s[j], s[j + 4], 0x31);
+  }
+}
+
+ONECARD_AVX2 void store(uint8_t* out, int chunk, __m256i v) {
+  _mm256_store_si256(reinterpret_cast<__m256i*>(out + 32 * chunk), v);
+}
+
+// The 8 rows of a group, clamped to the valid ones.
+struct Rows {
+  const uint8_t* row0;
+  size_t row_bytes;
+  int valid;
+
+  const uint8_t* row(int lane) const {
+    return row0 + static_cast<size_t>(std::min(lane, valid - 1)) * row_bytes;
+  }
+};
+
+// 32 bytes at `offset` of each row, transposed.
+ONECARD_AVX2 void t32(const Rows& r, size_t offset, __m256i out[8]) {
+  __m256i v[8];
+  for (int i = 0; i < 8; ++i) v[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r.row(i) + offset));
+  transpose(v, out);
+}
+
+// One unit of the 8 rows; offsets are within the unit's block.
+struct Unit {
+  Rows rows;
+  size_t base;      // the unit's offset in each row
+  __m256i offsets;  // of each lane's row from row0, for gathers
+
+  ONECARD_AVX2 void transposed(size_t offset, __m256i out[8]) const { t32(rows, base + offset, out); }
+  // The dword at `offset` of every row, one per lane.
+  ONECARD_AVX2 __m256i dwords(size_t offset) const {
+    return _mm256_i32gather_epi32(reinterpret_cast<const int*>(rows.row0 + base + offset), offsets, 1);
+  }
+};
+
+// The low halves of the 8 lanes as floats.
+ONECARD_AVX2 __m256 halves_to_float(__m256i v) {
+  const __m256i low = _mm256_and_si256(v, _mm256_set1_epi32(0xffff));
+  const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(low, low), 0x08);
+  return _mm256_cvtph_ps(_mm256_castsi256_si128(packed));
+}
+
+ONECARD_AVX2 void q4_k(const Unit& src, uint8_t* out) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
+  for (int j = 0; j < 4; ++j) {
+    __m256i q[8];
+    src.transposed(offsetof(BlockQ4_K, qs) + 32 * j, q);
+    for (int k = 0; k < 8; ++k) {
+      store(out, 16 * j + k, _mm256_and_si256(q[k], m4));
+      store(out, 16 * j + 8 + k, _mm256_and_si256(_mm256_srli_epi16(q[k], 4), m4));
+    }
+  }
+  // Scales and offsets (d * scale, -dmin * min of each sub-block), from the 4 dwords that hold them.
+  const __m256i dd = src.dwords(0);
+  const __m256 d = halves_to_float(dd);
+  const __m256 neg_dmin = _mm256_sub_ps(_mm256_setzero_ps(), halves_to_float(_mm256_srli_epi32(dd, 16)));
+  const __m256i u0 = src.dwords(4), u1 = src.dwords(8), u2 = src.dwords(12);
+  const __m256i m6 = _mm256_set1_epi32(63), m2 = _mm256_set1_epi32(3), low4 = _mm256_set1_epi32(15);
+  auto* s = reinterpret_cast<float*>(out + 256 * kLanes);
+  float* m = s + 8 * kLanes;
+  for (int b = 0; b < 4; ++b) {
+    const __m256i sc = _mm256_and_si256(_mm256_srli_epi32(u0, 8 * b), m6);
+    const __m256i mn = _mm256_and_si256(_mm256_srli_epi32(u1, 8 * b), m6);
+    const __m256i sc_hi =
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 8 * b), low4),
+                        _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 8 * b + 6), m2), 4));
+    const __m256i mn_hi =
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 8 * b + 4), low4),
+                        _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 8 * b + 6), m2), 4));
+    _mm256_store_ps(s + b * kLanes, _mm256_mul_ps(_mm256_cvtepi32_ps(sc), d));
+    _mm256_store_ps(s + (b + 4) * kLanes, _mm256_mul_ps(_mm256_cvtepi32_ps(sc_hi), d));
+    _mm256_store_ps(m + b * kLanes, _mm256_mul_ps(_mm256_cvtepi32_ps(mn), neg_dmin));
+    _mm256_store_ps(m + (b + 4) * kLanes, _mm256_mul_ps(_mm256_cvtepi32_ps(mn_hi), neg_dmin));
+  }
+}
+
+ONECARD_AVX2 void q6_k(const Unit& src, uint8_t* out) {
+  const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+  for (int h = 0; h < 2; ++h) {
+    // Columns 128h + l, + 32, + 64, + 96 (l < 32) take the low and high nibbles of ql[64h + l] and
+    // ql[64h + 32 + l], and bit pairs 0-1, 2-3, 4-5, 6-7 of qh[32h + l].
+    __m256i a[8], b[8], q[8];
+    src.transposed(offsetof(BlockQ6_K, ql) + 64 * h, a);
+    src.transposed(offsetof(BlockQ6_K, ql) + 64 * h + 32, b);
+    src.transposed(offsetof(BlockQ6_K, qh) + 32 * h, q);
+    for (int k = 0; k < 8; ++k) {
+      const int c = 32 * h + k;
+      store(out, c,
+            _mm256_or_si256(_mm256_and_si256(a[k], m4), _mm256_and_si256(_mm256_slli_epi16(q[k], 4), m30)));
+      store(out, c + 8,
+            _mm256_or_si256(_mm256_and_si256(b[k], m4), _mm256_and_si256(_mm256_slli_epi16(q[k], 2), m30)));
+      store(out, c + 16,
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a[k], 4), m4), _mm256_and_si256(q[k], m30)));
+      store(out, c + 24,
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b[k], 4), m4),
+                            _mm256_and_si256(_mm256_srli_epi16(q[k], 2), m30)));
+    }
+  }
+  // d is read as the top half of the dword ending with it, which stays inside the block.
+  const __m256 d = halves_to_float(_mm256_srli_epi32(src.dwords(offsetof(BlockQ6_K, d) - 2), 16));
+  auto* s = reinterpret_cast<float*>(out + 256 * kLanes);
+  for (int w = 0; w < 4; ++w) {
+    const __m256i sc4 = src.dwords(offsetof(BlockQ6_K, scales) + 4 * w);
+    for (int b = 0; b < 4; ++b) {
+      const __m256i sc = _mm256_srai_epi32(_mm256_slli_epi32(sc4, 24 - 8 * b), 24);
+      _mm256_store_ps(s + (4 * w + b) * kLanes, _mm256_mul_ps(_mm256_cvtepi32_ps(sc), d));
+    }
+  }
+}
+
+ONECARD_AVX2 void q8_0(const Unit& src, uint8_t* out) {
+  __m256i q[8];
+  src.transposed(offsetof(BlockQ8_0, qs), q);
+  // Signed levels + 128: the unsigned levels of the integer view.
+  for (int k = 0; k < 8; ++k)
+    store(out, k, _mm256_xor_si256(q[k], _mm256_set1_epi8(static_cast<char>(0x80))));
+  _mm256_store_ps(reinterpret_cast<float*>(out + 32 * kLanes), halves_to_float(src.dwords(0)));
+}
+
+// Any other format: each row unpacked, then the unpacked rows transposed.
+ONECARD_AVX2 void unpacked_rows(const IntFormat& f, UnpackFn unpack, const Rows& r, int64_t u, uint8_t* out) {
+  alignas(32) UnpackedUnit rows[kLanes];
+  for (int lane = 0; lane < kLanes; ++lane) unpack(r.row(lane) + u * f.unit_bytes, rows[lane]);
+  const Rows unpacked{reinterpret_cast<const uint8_t*>(rows), sizeof(UnpackedUnit), kLanes};
+  __m256i v[8];
+  for (int off = 0; off < f.unit; off += 32) {
+    t32(unpacked, static_cast<size_t>(off), v);
+    for (int k = 0; k < 8; ++k) store(out, off / 4 + k, v[k]);
+  }
+  auto* s = reinterpret_cast<float*>(out + f.unit * kLanes);
+  float* m = s + f.subs() * kLanes;
+  if (f.subs() % 8 != 0) {
+    for (int lane = 0; lane < kLanes; ++lane) {
+      for (int b = 0; b < f.subs(); ++b) {
+        s[b * kLanes + lane] = rows[lane].s[b];
+        if (f.affine) m[b * kLanes + lane] = rows[lane].m[b];
+      }
+    }
+    return;
+  }
+  for (int h = 0; h < f.subs() / 8; ++h) {
+    t32(unpacked, offsetof(UnpackedUnit, s) + 32 * h, v);
+    for (int k = 0; k < 8; ++k) _mm256_store_ps(s + (8 * h + k) * kLanes, _mm256_castsi256_ps(v[k]));
+    if (!f.affine) continue;
+    t32(unpacked, offsetof(UnpackedUnit, m) + 32 * h, v);
+    for (int k = 0; k < 8; ++k) _mm256_store_ps(m + (8 * h + k) * kLanes, _mm256_castsi256_ps(v[k]));
+  }
+}
+
+}  // namespace
+
+int max_level(const IntFormat& f) {
+  if (!f.affine) return f.zero == 0 ? 255 : 2 * f.zero - 1;  // levels are biased around z
+  switch (f.type) {
+    case gguf::GgmlType::Q2_K:
+      return 3;
+    case gguf::GgmlType::Q4_1:
+    case gguf::GgmlType::Q4_K:
+      return 15;
+    default:  // Q5_1, Q5_K
+      return 31;
+  }
+}
+
+ONECARD_AVX2 void interleave_unit(const IntFormat& f, UnpackFn unpack, const uint8_t* row0, size_t row_bytes,
+                                  int valid, int64_t u, uint8_t* out) {
+  const Rows r{row0, row_bytes, valid};
+  const auto type = f.type;
+  if (type != gguf::GgmlType::Q4_K && type != gguf::GgmlType::Q6_K && type != gguf::GgmlType::Q8_0) {
+    unpacked_rows(f, unpack, r, u, out);
+    return;
+  }
+  // A group spans 8 rows of one matrix, far below 2 GiB: the offsets fit gather's 32-bit indices.
+  alignas(32) int32_t offsets[kLanes];
+  for (int i = 0; i < kLanes; ++i) offsets[i] = static_cast<int32_t>(r.row(i) - row0);
+  const Unit src{r, static_cast<size_t>(u) * f.unit_bytes,
+                 _mm256_load_si256(reinterpret_cast<const __m256i*>(offsets))};
+  if (type == gguf::GgmlType::Q4_K) q4_k(src, out);
+  if (type == gguf::GgmlType::Q6_K) q6_k(src, out);
+  if (type == gguf::GgmlType::Q8_0) q8_0(src, out);
+}
+
+}  // namespace onecard::cpu::avx2
