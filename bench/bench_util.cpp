@@ -10,6 +10,7 @@
 #include "base/half.h"
 #include "base/rng.h"
 #include "benchmark/benchmark.h"
+#include "cpu/isa.h"
 
 namespace onecard::bench {
 namespace {
@@ -96,6 +97,26 @@ __attribute__((target("avx512f,avx512vnni"))) int64_t vnni_loop(int64_t iteratio
       lanes, _mm512_add_epi32(s, _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11))));
   int64_t acc = 0;
   for (int32_t v : lanes) acc += v;
+  return acc;
+}
+
+// Twelve independent chains of vpmaddubsw on ymm registers, each result fed back as the next signed operand.
+__attribute__((target("avx2"))) int64_t maddubs_loop(int64_t iterations) {
+  __m256i a[12];
+  for (int i = 0; i < 12; ++i) a[i] = _mm256_set1_epi8(static_cast<char>(i + 1));
+  const __m256i x = _mm256_set1_epi8(3);
+  for (int64_t it = 0; it < iterations; ++it) {
+    for (__m256i& v : a) v = _mm256_maddubs_epi16(x, v);
+    __asm__ volatile(""
+                     : "+x"(a[0]), "+x"(a[1]), "+x"(a[2]), "+x"(a[3]), "+x"(a[4]), "+x"(a[5]), "+x"(a[6]),
+                       "+x"(a[7]), "+x"(a[8]), "+x"(a[9]), "+x"(a[10]), "+x"(a[11]));
+  }
+  __m256i s = a[0];
+  for (int i = 1; i < 12; ++i) s = _mm256_add_epi16(s, a[i]);
+  int16_t lanes[16];
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(lanes), s);
+  int64_t acc = 0;
+  for (int16_t v : lanes) acc += v;
   return acc;
 }
 
@@ -192,6 +213,31 @@ std::vector<uint8_t> random_matrix(GgmlType type, int64_t rows, int64_t cols, ui
     }
   }
   return out;
+}
+
+double maddubs_peak_ops_measure(int64_t iterations) {
+  if (!cpu_features().avx2) return 0;
+  ThreadPool& tp = pool();
+  std::vector<int64_t> sink(tp.size());
+  const auto t0 = std::chrono::steady_clock::now();
+  tp.parallel_for(tp.size(), [&](int64_t i, int) { sink[i] = maddubs_loop(iterations); });
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  benchmark::DoNotOptimize(sink.data());
+  // 12 instructions x 32 byte products x 2 operations per iteration and thread.
+  return static_cast<double>(iterations) * 12 * 32 * 2 * tp.size() / s;
+}
+
+double maddubs_peak_ops() {
+  static const double peak = [] {
+    double best = 0;
+    for (int rep = 0; rep < 5; ++rep) best = std::max(best, maddubs_peak_ops_measure(20'000'000));
+    return best;
+  }();
+  return peak;
+}
+
+double int8_peak_ops() {
+  return cpu::active_isa() == cpu::Isa::Avx512Vnni ? vnni_peak_ops() : maddubs_peak_ops();
 }
 
 }  // namespace onecard::bench

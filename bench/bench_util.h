@@ -23,6 +23,12 @@ uint64_t stream_read(const uint8_t* data, size_t bytes);
 // once; 0 on CPUs without AVX-512 VNNI.
 double vnni_peak_ops();
 double vnni_peak_ops_measure(int64_t iterations);
+// The same for independent vpmaddubsw on ymm registers (2 operations per byte product; 0 without AVX2): the
+// AVX2 kernels' bound, which they approach only where they can sum in int16 before widening to int32.
+double maddubs_peak_ops();
+double maddubs_peak_ops_measure(int64_t iterations);
+// The peak of the active kernel table's instruction: vpdpbusd on AVX-512 VNNI, vpmaddubsw otherwise.
+double int8_peak_ops();
 
 // rows x cols weights of `type` with random levels and moderate finite scales (not a quantization of
 // anything: the benchmarks time kernels, they do not check values).
