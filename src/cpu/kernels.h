@@ -14,6 +14,7 @@
 #include "cpu/gemm.h"
 #include "cpu/int_format.h"
 #include "cpu/isa.h"
+#include "cpu/latent_attention.h"
 #include "cpu/matrix.h"
 #include "cpu/vec_dot.h"
 #include "gguf/types.h"
@@ -84,6 +85,8 @@ struct KernelTable {
   // same activations and hidden values (act_quant.h, ops.h).
   QuantizeActFn quantize_act = nullptr;
   SiluMulFn silu_mul = nullptr;
+  // MLA attention over the latent cache (latent_attention.h), for f32 and for bf16 cache rows.
+  LatentKernels latent_f32, latent_bf16;
 };
 
 // The table of an ISA this CPU supports (one of supported_isas()).

@@ -250,15 +250,29 @@ void DeepSeek2::attention(int il, const BatchToken* batch, int n, const KvView& 
     kv.store(il, batch[t].seq, batch[t].pos, row);
   }
 
-  pool_->parallel_for(H * static_cast<int64_t>(runs_.size()), [&](int64_t task, int thread) {
-    const int64_t h = task % H;
-    const Run& r = runs_[task / H];
+  // Absorbed runs take heads in groups that share each cache row while it is in L1: as many heads per group
+  // as still leave every thread two tasks, at most kMaxHeadGroup. The expanded form goes head by head.
+  constexpr int64_t kMaxHeadGroup = 16;
+  int64_t absorbed_runs = 0;
+  for (const Run& r : runs_) absorbed_runs += r.expanded ? 0 : 1;
+  const int64_t group =
+      std::clamp<int64_t>(H * absorbed_runs / (2 * static_cast<int64_t>(pool_->size())), 1, kMaxHeadGroup);
+  tasks_.clear();
+  for (int i = 0; i < static_cast<int>(runs_.size()); ++i) {
+    const int64_t step = runs_[i].expanded ? 1 : group;
+    for (int64_t h = 0; h < H; h += step)
+      tasks_.push_back({i, static_cast<int>(h), static_cast<int>(std::min(step, H - h))});
+  }
+  pool_->parallel_for(static_cast<int64_t>(tasks_.size()), [&](int64_t i, int thread) {
+    const HeadTask& task = tasks_[i];
+    const Run& r = runs_[task.run];
     const float* q = b.q.data() + r.first * H * qkd;
     float* out = b.attn.data() + r.first * H * v;
     if (r.expanded) {
-      attend_expanded(b.mla, l, h, q, batch + r.first, r.count, kv, il, out, b.threads[thread]);
+      attend_expanded(b.mla, l, task.h0, q, batch + r.first, r.count, kv, il, out, b.threads[thread]);
     } else {
-      attend_absorbed(b.mla, l, h, q, batch + r.first, r.count, kv, il, out, b.threads[thread]);
+      attend_absorbed(b.mla, l, task.h0, task.heads, q, batch + r.first, r.count, kv, il, out,
+                      b.threads[thread]);
     }
   });
 

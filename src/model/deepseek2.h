@@ -69,6 +69,10 @@ class DeepSeek2 {
   int n_batch_;
   AttentionMode attention_mode_;
   std::vector<Run> runs_;
+  struct HeadTask {
+    int run, h0, heads;
+  };
+  std::vector<HeadTask> tasks_;
   struct Buffers;
   std::unique_ptr<Buffers> buf_;
 };

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "base/half.h"
+#include "cpu/kernels.h"
 #include "cpu/matmul_serial.h"
 #include "cpu/ops.h"
 #include "cpu/vec.h"
@@ -43,39 +44,30 @@ const float* cache_rows_f32(const KvView& kv, int layer, int seq, int64_t first,
 }
 
 // Calls f(rows, first, count) for each page of (layer, seq) holding positions [0, n_pos): `rows` points at
-// the page's first row (cache type T), which holds position `first`.
-template <class T, class F>
+// the page's first row, which holds position `first`.
+template <class F>
 void for_each_page(const KvView& kv, int layer, int seq, int64_t n_pos, F&& f) {
   const int64_t page_tokens = kv.pages->page_tokens();
   const std::span<const int32_t> table = kv.tables[seq];
   for (int64_t first = 0, i = 0; first < n_pos; first += page_tokens, ++i) {
-    f(static_cast<const T*>(kv.pages->page(layer, table[i])), first, std::min(page_tokens, n_pos - first));
+    f(static_cast<const void*>(kv.pages->page(layer, table[i])), first, std::min(page_tokens, n_pos - first));
   }
 }
 
-float dot_row(const float* q, const float* row, int64_t n) {
-  return cpu::dot_f32(q, row, n);
-}
-float dot_row(const float* q, const uint16_t* row, int64_t n) {
-  return cpu::dot_f32_bf16(q, row, n);
-}
-void axpy_row(float a, const float* row, float* out, int64_t n) {
-  cpu::axpy_f32(a, row, out, n);
-}
-void axpy_row(float a, const uint16_t* row, float* out, int64_t n) {
-  cpu::axpy_bf16(a, row, out, n);
-}
-
-// One query in the latent space against positions [0, n_pos) of a sequence: o = softmax(scale * qc.rows) . c.
-template <class T>
-void attend_latent(const KvView& kv, int layer, int seq, int64_t n_pos, const float* qc, int64_t width,
+// The latent-space queries of g heads (rows of `width`, qc) against positions [0, n_pos) of a sequence:
+// o[j] = softmax(scale * qc[j].rows) . c for each head j. Each page of the cache is multiplied with every
+// head's query while it is in cache, so a group of heads reads the sequence's cache from memory once instead
+// of once per head.
+void attend_latent(const KvView& kv, int layer, int seq, int64_t n_pos, const float* qc, int g, int64_t width,
                    int64_t kvl, float scale, float* scores, float* o) {
-  for_each_page<T>(kv, layer, seq, n_pos, [&](const T* r, int64_t first, int64_t m) {
-    for (int64_t p = 0; p < m; ++p) scores[first + p] = dot_row(qc, r + p * width, width) * scale;
+  const cpu::KernelTable& k = cpu::active_kernels();
+  const cpu::LatentKernels& lk = kv.pages->type() == KvType::kBF16 ? k.latent_bf16 : k.latent_f32;
+  for_each_page(kv, layer, seq, n_pos, [&](const void* rows, int64_t first, int64_t m) {
+    lk.scores(qc, g, width, rows, m, width, scale, scores + first, n_pos);
   });
-  cpu::softmax(scores, n_pos);
-  for_each_page<T>(kv, layer, seq, n_pos, [&](const T* r, int64_t first, int64_t m) {
-    for (int64_t p = 0; p < m; ++p) axpy_row(scores[first + p], r + p * width, o, kvl);
+  for (int j = 0; j < g; ++j) cpu::softmax(scores + j * n_pos, n_pos);
+  for_each_page(kv, layer, seq, n_pos, [&](const void* rows, int64_t first, int64_t m) {
+    lk.sum(scores + first, n_pos, g, rows, m, width, kvl, o, kvl);
   });
 }
 
@@ -103,34 +95,36 @@ bool prefer_expanded(const MlaShape& s, const BatchToken* tokens, int count) {
   return expanded < absorbed;
 }
 
-void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h, const float* q,
+void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g, const float* q,
                      const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
                      MlaScratch& sc) {
-  const int64_t width = s.width, kvl = s.kv_lora;
-  const float* qh = q + h * (s.nope + s.rope);
-  float* qcat = sized(sc.qcat, static_cast<size_t>(count * width));
-  float* olat = sized(sc.olat, static_cast<size_t>(count * kvl));
-  // The latent-space queries of the whole run at once: [q_lat | q_pe] per token.
-  if (l.uk_transposed) {
-    cpu::matmul_transposed_serial(l.uk[h], qh, s.q_stride(), count, qcat, width);
-  } else {
-    cpu::matmul_serial(l.uk[h], qh, s.q_stride(), count, qcat, width);
-  }
-  const bool bf16 = kv.pages->type() == KvType::kBF16;
-  for (int t = 0; t < count; ++t) {
-    float* qc = qcat + t * width;
-    std::memcpy(qc + kvl, qh + t * s.q_stride() + s.nope, static_cast<size_t>(s.rope) * sizeof(float));
-    const int64_t n_pos = tokens[t].pos + 1;
-    float* scores = sized(sc.scores, static_cast<size_t>(n_pos));
-    float* o = olat + t * kvl;
-    std::fill(o, o + kvl, 0.0f);
-    if (bf16) {
-      attend_latent<uint16_t>(kv, layer, tokens[t].seq, n_pos, qc, width, kvl, s.scale, scores, o);
+  const int64_t width = s.width, kvl = s.kv_lora, qkd = s.nope + s.rope;
+  // Per token, the group's latent-space queries [q_lat | q_pe] one head after another, and their outputs.
+  float* qcat = sized(sc.qcat, static_cast<size_t>(count * g * width));
+  float* olat = sized(sc.olat, static_cast<size_t>(count * g * kvl));
+  for (int j = 0; j < g; ++j) {
+    const int64_t h = h0 + j;
+    const float* qh = q + h * qkd;
+    if (l.uk_transposed) {
+      cpu::matmul_transposed_serial(l.uk[h], qh, s.q_stride(), count, qcat + j * width, g * width);
     } else {
-      attend_latent<float>(kv, layer, tokens[t].seq, n_pos, qc, width, kvl, s.scale, scores, o);
+      cpu::matmul_serial(l.uk[h], qh, s.q_stride(), count, qcat + j * width, g * width);
+    }
+    for (int t = 0; t < count; ++t) {
+      std::memcpy(qcat + (t * g + j) * width + kvl, qh + t * s.q_stride() + s.nope,
+                  static_cast<size_t>(s.rope) * sizeof(float));
     }
   }
-  cpu::matmul_serial(l.uv[h], olat, kvl, count, out + h * s.v, s.out_stride());
+  for (int t = 0; t < count; ++t) {
+    const int64_t n_pos = tokens[t].pos + 1;
+    float* scores = sized(sc.scores, static_cast<size_t>(g * n_pos));
+    float* o = olat + t * g * kvl;
+    std::fill(o, o + g * kvl, 0.0f);
+    attend_latent(kv, layer, tokens[t].seq, n_pos, qcat + t * g * width, g, width, kvl, s.scale, scores, o);
+  }
+  for (int j = 0; j < g; ++j) {
+    cpu::matmul_serial(l.uv[h0 + j], olat + j * kvl, g * kvl, count, out + (h0 + j) * s.v, s.out_stride());
+  }
 }
 
 void attend_expanded(const MlaShape& s, const LayerWeights& l, int64_t h, const float* q,

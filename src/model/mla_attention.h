@@ -38,8 +38,9 @@ struct MlaScratch {
 bool prefer_expanded(const MlaShape& s, const BatchToken* tokens, int count);
 
 // q: the run's first token's queries (q_pe already rotated); out: the run's first token's head outputs. Both
-// are rows of q_stride() / out_stride() floats; this head's slice is written.
-void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h, const float* q,
+// are rows of q_stride() / out_stride() floats; the slices of heads [h0, h0 + g) (absorbed) or of head h
+// (expanded) are written. The absorbed form takes a group of heads because they all read the same cache rows.
+void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g, const float* q,
                      const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
                      MlaScratch& scratch);
 void attend_expanded(const MlaShape& s, const LayerWeights& l, int64_t h, const float* q,

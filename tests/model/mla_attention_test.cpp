@@ -2,6 +2,7 @@
 // cache of random latents, over several key blocks and for both cache types and both MLA file layouts.
 #include "model/mla_attention.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <gtest/gtest.h>
@@ -38,19 +39,25 @@ TEST_P(MlaForms, AbsorbedEqualsExpanded) {
   std::vector<float> q(static_cast<size_t>(kQueries * s.q_stride()));
   for (auto& x : q) x = rng.normal() * 0.3f;
 
-  std::vector<float> absorbed(static_cast<size_t>(kQueries * s.out_stride())), expanded(absorbed.size());
+  std::vector<float> expanded(static_cast<size_t>(kQueries * s.out_stride()));
   MlaScratch scratch;
-  for (int64_t h = 0; h < s.n_head; ++h) {
-    attend_absorbed(s, l, h, q.data(), tokens.data(), kQueries, cache.view(), 0, absorbed.data(), scratch);
+  for (int64_t h = 0; h < s.n_head; ++h)
     attend_expanded(s, l, h, q.data(), tokens.data(), kQueries, cache.view(), 0, expanded.data(), scratch);
+  // The absorbed form in groups of heads: one at a time, an uneven split, all at once.
+  for (int64_t group : {int64_t{1}, int64_t{3}, s.n_head}) {
+    std::vector<float> absorbed(expanded.size());
+    for (int64_t h = 0; h < s.n_head; h += group) {
+      attend_absorbed(s, l, h, static_cast<int>(std::min(group, s.n_head - h)), q.data(), tokens.data(),
+                      kQueries, cache.view(), 0, absorbed.data(), scratch);
+    }
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < absorbed.size(); ++i) {
+      diff += (absorbed[i] - expanded[i]) * (absorbed[i] - expanded[i]);
+      norm += absorbed[i] * absorbed[i];
+    }
+    EXPECT_GT(norm, 0.0) << "groups of " << group;
+    EXPECT_LE(std::sqrt(diff / norm), 1e-5) << "groups of " << group;
   }
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < absorbed.size(); ++i) {
-    diff += (absorbed[i] - expanded[i]) * (absorbed[i] - expanded[i]);
-    norm += absorbed[i] * absorbed[i];
-  }
-  EXPECT_GT(norm, 0.0);
-  EXPECT_LE(std::sqrt(diff / norm), 1e-5);
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, MlaForms,

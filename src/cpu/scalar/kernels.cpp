@@ -20,6 +20,8 @@ KernelTable scalar_kernels() {
   }
   k.quantize_act = quantize_act_scalar;
   k.silu_mul = silu_mul_scalar;
+  k.latent_f32 = latent_scalar(false);
+  k.latent_bf16 = latent_scalar(true);
   return k;
 }
 

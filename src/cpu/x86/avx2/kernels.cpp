@@ -25,6 +25,8 @@ KernelTable avx2_kernels() {
     if (int_format(type) != nullptr)
       k.gemm[type] = GemmKernel{avx2::gemm_int, avx2::kGemmBlockRows, kGemmMinTokens};
   }
+  k.latent_f32 = latent_avx2(false);
+  k.latent_bf16 = latent_avx2(true);
   return k;
 }
 

@@ -30,6 +30,8 @@ KernelTable avx512_kernels() {
   }
   k.quantize_act = quantize_act_avx512;
   k.silu_mul = silu_mul_avx512;
+  k.latent_f32 = latent_avx512(false);
+  k.latent_bf16 = latent_avx512(true);
   return k;
 }
 
