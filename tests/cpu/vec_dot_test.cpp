@@ -17,7 +17,7 @@ TEST(VecDot, SimdMatchesScalar) {
     for (gguf::GgmlType type : testing::all_matmul_types()) {
       const IntFormat* f = int_format(type);
       if (f == nullptr) continue;
-      for (int64_t units : {1, 3, 8}) {
+      for (int64_t units : {1, 3, 8, 17, 35}) {
         const int64_t n = units * f->unit;
         const std::vector<uint8_t> w = testing::random_weights(type, 1, n, 11 + units);
         const std::vector<float> x = testing::gaussian(n, 5 + units);
