@@ -18,6 +18,9 @@ namespace onecard::cpu {
 
 // nullptr for the formats that are not grid formats.
 VecDotFn vec_dot_grid_avx2(gguf::GgmlType type);
+// The AVX-512 row dots (vec_dot_grid_avx512.cpp) of the grid formats where they beat the AVX2 ones, nullptr
+// for the others.
+VecDotFn vec_dot_grid_avx512(gguf::GgmlType type);
 UnpackFn unpack_grid_avx2(gguf::GgmlType type);
 
 namespace grid_avx2 {

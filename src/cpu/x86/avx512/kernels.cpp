@@ -1,8 +1,9 @@
-// The AVX-512 VNNI table: the AVX2 one with the vpdpbusd row dots and vector unpackers where there are
-// some, the batched interleaving GEMM for every integer format, the packed GEMM for the formats with a
-// packed layout (packed.h), AVX-512 float dots, activation quantizer and SiLU.
+// The AVX-512 VNNI table: the AVX2 one with the vpdpbusd row dots, the grid formats' mask-sign row dots and
+// vector unpackers where there are some, the batched interleaving GEMM for every integer format, the packed
+// GEMM for the formats with a packed layout (packed.h), AVX-512 float dots, activation quantizer and SiLU.
 #include "cpu/kernels.h"
 #include "cpu/act_quant.h"
+#include "cpu/grid_avx2.h"
 #include "cpu/ops.h"
 #include "cpu/packed.h"
 #include "cpu/unpack_avx512.h"
@@ -23,6 +24,7 @@ KernelTable avx512_kernels() {
   for (size_t i = 0; i < kTypeSlots; ++i) {
     const auto type = static_cast<gguf::GgmlType>(i);
     if (const VecDotFn dot = vec_dot_avx512(type)) k.row_dot[type] = dot;
+    if (const VecDotFn dot = vec_dot_grid_avx512(type)) k.row_dot[type] = dot;
     if (const UnpackFn unpack = unpack_avx512(type)) k.unpack[type] = unpack;
     if (const FloatDotFn dot = float_dot_avx512(type)) k.float_dot[type] = dot;
     if (int_format(type) != nullptr) k.gemm[type] = GemmKernel{gemm_int, kGemmBlockRows, kGemmMinTokens};
