@@ -9,7 +9,6 @@
 #include "cpu/kernels.h"
 #include "cpu/matmul_serial.h"
 #include "cpu/ops.h"
-#include "cpu/vec.h"
 
 namespace onecard::model {
 namespace {
@@ -130,13 +129,15 @@ void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g
 void attend_expanded(const MlaShape& s, const LayerWeights& l, int64_t h, const float* q,
                      const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
                      MlaScratch& sc) {
-  const int64_t width = s.width, nope = s.nope, rope = s.rope, v = s.v;
+  const int64_t width = s.width, nope = s.nope, rope = s.rope, v = s.v, qkd = nope + rope, kb = s.key_block;
   const int seq = tokens[0].seq;
   const int64_t n_keys = tokens[count - 1].pos + 1;
-  const float* qh = q + h * (nope + rope);
-  float* keys = sized(sc.keys, static_cast<size_t>(s.key_block * nope));
-  float* values = sized(sc.values, static_cast<size_t>(s.key_block * v));
-  float* scores = sized(sc.scores, static_cast<size_t>(s.key_block));
+  const float* qh = q + h * qkd;
+  const cpu::LatentKernels& lk = cpu::active_kernels().latent_f32;
+  // Keys as [K_nope | k_pe] rows, so that one product with the tokens' [q_nope | q_pe] gives the scores.
+  float* keys = sized(sc.keys, static_cast<size_t>(kb * qkd));
+  float* values = sized(sc.values, static_cast<size_t>(kb * v));
+  float* scores = sized(sc.scores, static_cast<size_t>(count * kb));
   float* row_max = sized(sc.row_max, static_cast<size_t>(count));
   float* row_sum = sized(sc.row_sum, static_cast<size_t>(count));
   float* acc = sized(sc.acc, static_cast<size_t>(count * v));
@@ -144,41 +145,44 @@ void attend_expanded(const MlaShape& s, const LayerWeights& l, int64_t h, const 
   std::fill(row_sum, row_sum + count, 0.0f);
   std::fill(acc, acc + count * v, 0.0f);
 
-  for (int64_t k0 = 0; k0 < n_keys; k0 += s.key_block) {
-    const int64_t nk = std::min(s.key_block, n_keys - k0);
+  for (int64_t k0 = 0; k0 < n_keys; k0 += kb) {
+    const int64_t nk = std::min(kb, n_keys - k0);
     const float* rows = cache_rows_f32(kv, layer, seq, k0, nk, width, sc.latents);
     // K_nope = W_UK c and V = W_UV c for this block of keys.
     if (l.uk_transposed) {
-      cpu::matmul_serial(l.uk[h], rows, width, nk, keys, nope);
+      cpu::matmul_serial(l.uk[h], rows, width, nk, keys, qkd);
     } else {
-      cpu::matmul_transposed_serial(l.uk[h], rows, width, nk, keys, nope);
+      cpu::matmul_transposed_serial(l.uk[h], rows, width, nk, keys, qkd);
+    }
+    for (int64_t k = 0; k < nk; ++k) {
+      std::memcpy(keys + k * qkd + nope, rows + k * width + s.kv_lora,
+                  static_cast<size_t>(rope) * sizeof(float));
     }
     cpu::matmul_serial(l.uv[h], rows, width, nk, values, v);
+    lk.scores(qh, count, s.q_stride(), keys, nk, qkd, s.scale, scores, kb);
+    // Online softmax: each token's sums so far rescaled to its new maximum, then the block's weights (zero
+    // for the keys it may not see) added with the values in one product for all tokens.
     for (int t = 0; t < count; ++t) {
-      const int64_t visible = std::min(nk, tokens[t].pos + 1 - k0);
-      if (visible <= 0) continue;
-      const float* qt = qh + t * s.q_stride();
-      float block_max = -std::numeric_limits<float>::infinity();
-      for (int64_t k = 0; k < visible; ++k) {
-        scores[k] = (cpu::dot_f32(qt, keys + k * nope, nope) +
-                     cpu::dot_f32(qt + nope, rows + k * width + s.kv_lora, rope)) *
-                    s.scale;
-        block_max = std::max(block_max, scores[k]);
+      float* st = scores + t * kb;
+      const int64_t visible = std::clamp<int64_t>(tokens[t].pos + 1 - k0, 0, nk);
+      if (visible == 0) {
+        std::fill(st, st + nk, 0.0f);
+        continue;
       }
-      // Online softmax: rescale what was summed so far to the new maximum.
-      const float new_max = std::max(row_max[t], block_max);
+      const float new_max = std::max(row_max[t], *std::max_element(st, st + visible));
       const float rescale = std::exp(row_max[t] - new_max);
       float* a = acc + t * v;
       for (int64_t i = 0; i < v; ++i) a[i] *= rescale;
       float sum = row_sum[t] * rescale;
       for (int64_t k = 0; k < visible; ++k) {
-        const float p = std::exp(scores[k] - new_max);
-        sum += p;
-        cpu::axpy_f32(p, values + k * v, a, v);
+        st[k] = std::exp(st[k] - new_max);
+        sum += st[k];
       }
+      std::fill(st + visible, st + nk, 0.0f);
       row_max[t] = new_max;
       row_sum[t] = sum;
     }
+    lk.sum(scores, kb, count, values, nk, v, v, acc, v);
   }
   for (int t = 0; t < count; ++t) {
     const float inv = 1.0f / row_sum[t];
