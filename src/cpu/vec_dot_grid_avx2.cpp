@@ -32,19 +32,61 @@ void prefetch_block(const Block* p) {
   x86::prefetch_ahead(p, sizeof(Block) > 64 ? 2 : 1);
 }
 
+// The sign bytes of the 7-bit sign indices in v's bytes (bit 7 clear): bit 7 set where the seven bits have
+// odd parity (kIqSigns). The shifts carry bits of higher bytes into bits 4-7, never into bit 0.
+ONECARD_AVX2 __m256i with_parity(__m256i v) {
+  __m256i p = _mm256_xor_si256(v, _mm256_srli_epi32(v, 4));
+  p = _mm256_xor_si256(p, _mm256_srli_epi32(p, 2));
+  p = _mm256_xor_si256(p, _mm256_srli_epi32(p, 1));
+  return _mm256_or_si256(
+      v, _mm256_and_si256(_mm256_slli_epi32(p, 7), _mm256_set1_epi8(static_cast<char>(0x80))));
+}
+
+// The four sign bytes of each 32-bit sign word (bits 7r .. 7r + 6: row r) in w's dword lanes. The 7-bit sign
+// formats take these for a whole block in vectors, a block ahead of its products (the chain is long), and
+// spread them per group like explicit sign bytes: faster than 32 loads of +-1 rows and their inserts.
+ONECARD_AVX2 __m256i word_sign_bytes(__m256i w) {
+  const __m256i m = _mm256_set1_epi32(0x7f);
+  __m256i v = _mm256_and_si256(w, m);
+  v = _mm256_or_si256(v, _mm256_and_si256(_mm256_slli_epi32(w, 1), _mm256_slli_epi32(m, 8)));
+  v = _mm256_or_si256(v, _mm256_and_si256(_mm256_slli_epi32(w, 2), _mm256_slli_epi32(m, 16)));
+  v = _mm256_or_si256(v, _mm256_and_si256(_mm256_slli_epi32(w, 3), _mm256_slli_epi32(m, 24)));
+  return with_parity(v);
+}
+
+// IQ2_XXS's sign words (the high half of each group's 8 bytes) in dword lanes g0, g4, g1, g5, g2, g6, g3, g7.
+ONECARD_AVX2 __m256i iq2_xxs_words(const quant::BlockIQ2_XXS& b) {
+  return _mm256_blend_epi32(_mm256_srli_epi64(load256(b.qs), 32), load256(b.qs + 16), 0xaa);
+}
+
+// The lane of group g in iq2_xxs_words.
+constexpr int iq2_xxs_lane(int g) {
+  return g < 4 ? 2 * g : 2 * g - 7;
+}
+
 ONECARD_AVX2 float dot_iq2_xxs(const IntFormat&, int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const quant::BlockIQ2_XXS*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
-  const grid_avx2::Tables& t = grid_avx2::tables();
+  const int64_t nb = n / quant::kQK_K;
   __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / quant::kQK_K; ++i) {
+  __m256i next = nb > 0 ? word_sign_bytes(iq2_xxs_words(x[0])) : _mm256_setzero_si256();
+  for (int64_t i = 0; i < nb; ++i) {
     prefetch_block(x + i);
+    alignas(32) uint8_t signs[32];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(signs), next);
+    if (i + 1 < nb) next = word_sign_bytes(iq2_xxs_words(x[i + 1]));
+    // The scale s is the top 4 bits of the word: 2s + 1 its top five, or 1.
+    alignas(32) int32_t odd[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(odd),
+                       _mm256_or_si256(_mm256_srli_epi32(iq2_xxs_words(x[i]), 27), _mm256_set1_epi32(1)));
     __m256i sum = _mm256_setzero_si256();
     for (int g = 0; g < 8; ++g) {
-      uint32_t word;
-      const grid_avx2::Group v = grid_avx2::iq2_xxs(x[i], g, t, word);
-      const __m256i odd = _mm256_set1_epi16(static_cast<int16_t>(2 * (word >> 28) + 1));
-      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(signed_products(v, y[i].qs + 32 * g), odd));
+      const int lane = iq2_xxs_lane(g);
+      const auto* q = reinterpret_cast<const uint8_t*>(x[i].qs) + 8 * g;
+      const grid_avx2::Group v = {grid_avx2::rows64(quant::kIq2xxsGrid.data(), q[0], q[1], q[2], q[3]),
+                                  grid_avx2::byte_signs(signs + 4 * lane)};
+      const __m256i scale = _mm256_set1_epi16(static_cast<int16_t>(odd[lane]));
+      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(signed_products(v, y[i].qs + 32 * g), scale));
     }
     // Scale d (0.5 + s) / 4 = d (2s + 1) / 8.
     const float d = y[i].d * _cvtsh_ss(x[i].d) * 0.125f;
@@ -52,27 +94,38 @@ ONECARD_AVX2 float dot_iq2_xxs(const IntFormat&, int64_t n, const void* w, const
   }
   return hsum(acc);
 }
+// The sign bytes of IQ2_XS's 32 codes (the sign index is a code's top 7 bits), in element order.
+ONECARD_AVX2 __m256i iq2_xs_signs(const quant::BlockIQ2_XS& b) {
+  const __m256i lo = _mm256_srli_epi16(load256(b.qs), 9), hi = _mm256_srli_epi16(load256(b.qs + 16), 9);
+  return _mm256_permute4x64_epi64(with_parity(_mm256_packus_epi16(lo, hi)), 0xd8);
+}
 
 ONECARD_AVX2 float dot_iq2_xs(const IntFormat&, int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const quant::BlockIQ2_XS*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
-  const grid_avx2::Tables& t = grid_avx2::tables();
+  const int64_t nb = n / quant::kQK_K;
   __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / quant::kQK_K; ++i) {
+  __m256i next = nb > 0 ? iq2_xs_signs(x[0]) : _mm256_setzero_si256();
+  for (int64_t i = 0; i < nb; ++i) {
     prefetch_block(x + i);
+    alignas(32) uint8_t signs[32];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(signs), next);
+    if (i + 1 < nb) next = iq2_xs_signs(x[i + 1]);
     alignas(32) int16_t odd[16];
     _mm256_store_si256(reinterpret_cast<__m256i*>(odd), grid_avx2::iq2_odd_scales(x[i].scales));
     __m256i sum = _mm256_setzero_si256();
     for (int g = 0; g < 8; ++g) {
-      const __m256i p = signed_products(grid_avx2::iq2_xs(x[i], g, t), y[i].qs + 32 * g);
-      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, halves(odd, g)));
+      const uint16_t* c = x[i].qs + 4 * g;
+      const grid_avx2::Group v = {
+          grid_avx2::rows64(quant::kIq2xsGrid.data(), c[0] & 511u, c[1] & 511u, c[2] & 511u, c[3] & 511u),
+          grid_avx2::byte_signs(signs + 4 * g)};
+      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(signed_products(v, y[i].qs + 32 * g), halves(odd, g)));
     }
     const float d = y[i].d * _cvtsh_ss(x[i].d) * 0.125f;
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(d), acc);
   }
   return hsum(acc);
 }
-
 ONECARD_AVX2 float dot_iq2_s(const IntFormat&, int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const quant::BlockIQ2_S*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
@@ -92,19 +145,33 @@ ONECARD_AVX2 float dot_iq2_s(const IntFormat&, int64_t n, const void* w, const v
   return hsum(acc);
 }
 
+// IQ3_XXS's sign words follow its 64 grid indices, group g's in dword lane g.
+ONECARD_AVX2 __m256i iq3_xxs_words(const quant::BlockIQ3_XXS& b) {
+  return load256(b.qs + quant::kQK_K / 4);
+}
+
 ONECARD_AVX2 float dot_iq3_xxs(const IntFormat&, int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const quant::BlockIQ3_XXS*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
-  const grid_avx2::Tables& t = grid_avx2::tables();
+  const int64_t nb = n / quant::kQK_K;
   __m256 acc = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n / quant::kQK_K; ++i) {
+  __m256i next = nb > 0 ? word_sign_bytes(iq3_xxs_words(x[0])) : _mm256_setzero_si256();
+  for (int64_t i = 0; i < nb; ++i) {
     prefetch_block(x + i);
+    alignas(32) uint8_t signs[32];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(signs), next);
+    if (i + 1 < nb) next = word_sign_bytes(iq3_xxs_words(x[i + 1]));
+    alignas(32) int32_t odd[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(odd),
+                       _mm256_or_si256(_mm256_srli_epi32(iq3_xxs_words(x[i]), 27), _mm256_set1_epi32(1)));
     __m256i sum = _mm256_setzero_si256();
     for (int g = 0; g < 8; ++g) {
-      uint32_t word;
-      const grid_avx2::Group v = grid_avx2::iq3_xxs(x[i], g, t, word);
-      const __m256i odd = _mm256_set1_epi16(static_cast<int16_t>(2 * (word >> 28) + 1));
-      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(signed_products(v, y[i].qs + 32 * g), odd));
+      const __m256i idx =
+          _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(x[i].qs + 8 * g)));
+      const grid_avx2::Group v = {grid_avx2::rows32(quant::kIq3xxsGrid.data(), idx),
+                                  grid_avx2::byte_signs(signs + 4 * g)};
+      const __m256i scale = _mm256_set1_epi16(static_cast<int16_t>(odd[g]));
+      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(signed_products(v, y[i].qs + 32 * g), scale));
     }
     // Scale d (0.5 + s) / 2 = d (2s + 1) / 4.
     const float d = y[i].d * _cvtsh_ss(x[i].d) * 0.25f;
@@ -112,7 +179,6 @@ ONECARD_AVX2 float dot_iq3_xxs(const IntFormat&, int64_t n, const void* w, const
   }
   return hsum(acc);
 }
-
 ONECARD_AVX2 float dot_iq3_s(const IntFormat&, int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const quant::BlockIQ3_S*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
