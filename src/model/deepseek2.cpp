@@ -5,6 +5,7 @@
 
 #include "base/cpu_features.h"
 #include "base/format.h"
+#include "base/half.h"
 #include "base/log.h"
 #include "base/progress.h"
 #include "cpu/kernels.h"
@@ -107,8 +108,43 @@ Result<std::unique_ptr<DeepSeek2>> DeepSeek2::load(const std::string& path, cons
   }
   ONECARD_TRY(place_weights(model->file_.bytes(), experts, *model->pool_, o.placement, path));
   if (o.repack_experts) model->repack_experts();
+  model->turn_uk();
   log::info("{}: {} layers, context {} tokens", path, model->hp_.n_layer_decode(), model->n_ctx());
   return model;
+}
+
+void DeepSeek2::turn_uk() {
+  uint64_t bytes = 0;
+  for (LayerWeights& l : w_.layers) {
+    if (!l.uk_transposed || l.uk.empty()) continue;
+    const cpu::Matrix& first = l.uk[0];
+    const bool wide = first.type == gguf::GgmlType::F32 || first.type == gguf::GgmlType::BF16;
+    const gguf::GgmlType type = wide ? gguf::GgmlType::F32 : gguf::GgmlType::F16;
+    const size_t elem = wide ? 4 : 2, per_head = static_cast<size_t>(first.rows * first.cols) * elem;
+    const quant::DequantizeFn dequantize = quant::dequantize_fn(first.type);
+    std::vector<uint8_t>& copy = w_.uk_copies.emplace_back(per_head * l.uk.size());
+    l.uk_rows.resize(l.uk.size());
+    pool_->parallel_for(static_cast<int64_t>(l.uk.size()), [&](int64_t h, int) {
+      const cpu::Matrix& w = l.uk[h];
+      std::vector<float> row(static_cast<size_t>(w.cols));
+      uint8_t* out = copy.data() + static_cast<size_t>(h) * per_head;
+      for (int64_t r = 0; r < w.rows; ++r) {
+        dequantize(w.row(r), row.data(), w.cols);
+        for (int64_t c = 0; c < w.cols; ++c) {
+          const size_t at = static_cast<size_t>(c * w.rows + r);
+          if (wide) {
+            std::memcpy(out + at * 4, &row[c], 4);
+          } else {
+            const uint16_t half = fp32_to_fp16(row[c]);
+            std::memcpy(out + at * 2, &half, 2);
+          }
+        }
+      }
+      l.uk_rows[h] = cpu::make_matrix(type, w.rows, w.cols, out);
+    });
+    bytes += copy.size();
+  }
+  if (bytes > 0) log::info("W_UK turned into rows of the latent for decode: {}", human_bytes(bytes));
 }
 
 void DeepSeek2::repack_experts() {

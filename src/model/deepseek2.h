@@ -57,6 +57,7 @@ class DeepSeek2 {
     bool expanded;
   };
   void repack_experts();
+  void turn_uk();
   void plan_runs(const BatchToken* batch, int n);
   void attention(int il, const BatchToken* batch, int n, const KvView& kv);
   void feed_forward(int il, int n);

@@ -104,7 +104,9 @@ void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g
   for (int j = 0; j < g; ++j) {
     const int64_t h = h0 + j;
     const float* qh = q + h * qkd;
-    if (l.uk_transposed) {
+    if (!l.uk_rows.empty()) {
+      cpu::matmul_serial(l.uk_rows[h], qh, s.q_stride(), count, qcat + j * width, g * width);
+    } else if (l.uk_transposed) {
       cpu::matmul_transposed_serial(l.uk[h], qh, s.q_stride(), count, qcat + j * width, g * width);
     } else {
       cpu::matmul_serial(l.uk[h], qh, s.q_stride(), count, qcat + j * width, g * width);

@@ -25,6 +25,10 @@ struct LayerWeights {
   // rows of qk_nope (multiply as is).
   std::vector<cpu::Matrix> uk, uv;
   bool uk_transposed = false;
+  // For combined files, W_UK per head turned at load into kv_lora rows of qk_nope (F16; F32 when the file's
+  // is F32 or BF16), so that decode's q_lat is a plain product instead of a row dequantized per step; empty
+  // for split files, or where the copy could not be made.
+  std::vector<cpu::Matrix> uk_rows;
   cpu::Matrix wo;
   const float* ffn_norm = nullptr;
 
@@ -43,6 +47,7 @@ struct Weights {
   std::vector<LayerWeights> layers;                 // decode layers only (MTP layers are not bound)
   std::vector<std::unique_ptr<float[]>> converted;  // norm vectors converted to float32
   std::vector<cpu::PackedBuffer> packed;            // experts repacked at load (DeepSeek2::repack_experts)
+  std::vector<std::vector<uint8_t>> uk_copies;      // the uk_rows of each combined layer
 };
 
 // Binds every tensor the forward pass needs, checking each one's presence, exact shape and type. Errors name
