@@ -5,7 +5,7 @@
 // instead of a +-1 byte vector built from table loads. The 7-bit sign words (IQ2_XXS, IQ2_XS, IQ3_XXS) are
 // turned into sign bytes for a whole block in vectors, a block ahead: that chain is long, and computed in
 // the same block it left the products waiting (about 10% slower on this Zen 4). IQ1_S has no signs and gains
-// only the wider steps; IQ1_M keeps the AVX2 dot (faster than this scheme on its per-row shifts).
+// only the wider steps; IQ1_M applies its per-row shifts under a mask too.
 #include "cpu/grid_avx2.h"
 
 namespace onecard::cpu {
@@ -13,7 +13,8 @@ namespace {
 
 using quant::BlockQ8_K;
 
-#define ONECARD_GRID512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
+#define ONECARD_GRID512 \
+  __attribute__((target("avx2,fma,f16c,bmi2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 
 // Eight grid rows of 8 bytes by their indices (an insert chain: faster here than broadcasts and blends,
 // masked broadcasts or a gather).
@@ -293,12 +294,52 @@ ONECARD_GRID512 float dot_iq1_s(const IntFormat&, int64_t n, const void* w, cons
   return x86::hsum(acc);
 }
 
+// IQ1_M shifts each row of 8 on its own, which Q8_K's sums per 16 cannot carry: the levels include the shift,
+// 16 + 8g + 1 less 2 where the row's shift is negative, a 64-bit subtraction under a row mask (no level is
+// below 2, so nothing borrows across bytes). Only the zero point 16 meets the activation sums.
+ONECARD_GRID512 float dot_iq1_m(const IntFormat&, int64_t n, const void* w, const void* a) {
+  const auto* x = static_cast<const quant::BlockIQ1_M*>(w);
+  const auto* y = static_cast<const BlockQ8_K*>(a);
+  const uint64_t* levels = grid_avx2::tables().iq1_levels;
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n / quant::kQK_K; ++i) {
+    prefetch_block(x + i);
+    const __m256i odd = grid_avx2::iq1_m_odd_scales(x[i]);
+    const __m256i zero_part = _mm256_slli_epi32(
+        _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums)), odd), 4);
+    __m512i sum0 = _mm512_zextsi256_si512(_mm256_sub_epi32(_mm256_setzero_si256(), zero_part));
+    __m512i sum1 = _mm512_setzero_si512();
+    const __m512i odds = _mm512_zextsi256_si512(odd);
+    for (int j = 0; j < 4; ++j) {
+      // Row r of group g: qs[4g + r] under the low three bits of nibble r of qh[2g], qh[2g + 1]; bit 3 of the
+      // nibble is the sign of its shift.
+      const uint8_t* q = x[i].qs + 8 * j;
+      const uint32_t h = quant::load_u32(x[i].qh + 4 * j);
+      const uint32_t h0 = h & 0xffff, h1 = h >> 16;
+      const __m512i v = rows8(levels, q[0] | ((h0 << 8) & 0x700), q[1] | ((h0 << 4) & 0x700),
+                              q[2] | (h0 & 0x700), q[3] | ((h0 >> 4) & 0x700), q[4] | ((h1 << 8) & 0x700),
+                              q[5] | ((h1 << 4) & 0x700), q[6] | (h1 & 0x700), q[7] | ((h1 >> 4) & 0x700));
+      const __m512i shifted = _mm512_add_epi8(v, _mm512_set1_epi8(1));
+      const __m512i lv = _mm512_mask_sub_epi64(shifted, _cvtu32_mask8(_pext_u32(h, 0x88888888u)), shifted,
+                                               _mm512_set1_epi8(2));
+      const __m512i p = _mm512_maddubs_epi16(lv, _mm512_loadu_si512(y[i].qs + 64 * j));
+      __m512i& sum = j % 2 ? sum1 : sum0;
+      sum = _mm512_dpwssd_epi32(sum, p, step_scales(odds, j, 16));
+    }
+    const float d = y[i].d * grid_avx2::iq1_m_scale(x[i]) * 0.125f;
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(sum0, sum1)), _mm512_set1_ps(d), acc);
+  }
+  return x86::hsum(acc);
+}
+
 }  // namespace
 
 VecDotFn vec_dot_grid_avx512(gguf::GgmlType type) {
   switch (type) {
     case gguf::GgmlType::IQ1_S:
       return dot_iq1_s;
+    case gguf::GgmlType::IQ1_M:
+      return dot_iq1_m;
     case gguf::GgmlType::IQ2_XXS:
       return dot_iq2_xxs;
     case gguf::GgmlType::IQ2_XS:
