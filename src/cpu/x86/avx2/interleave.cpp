@@ -1,10 +1,11 @@
-// AVX2 interleaving for the batched kernel. Q4_K, Q6_K and Q8_0 are transposed as the raw bytes of the file
-// (the bit operations that extract levels act on every byte alike, so they work as well after the transpose),
-// with each row's scales fetched into its lane by gathers and decoded in vectors. Any other format has each
-// of its 8 rows unpacked into the integer view by the table's unpacker (a vector one where there is one), and
-// the unpacked rows transposed the same way.
+// AVX2 interleaving for the batched kernel. Q2_K, Q3_K, Q4_K, Q6_K and Q8_0 are transposed as the raw bytes
+// of the file (the bit operations that extract levels act on every byte alike, so they work as well after the
+// transpose), with each row's scales fetched into its lane by gathers and decoded in vectors (Q3_K's, packed
+// across bytes, row by row). Any other format has each of its 8 rows unpacked into the integer view by the
+// table's unpacker (a vector one where there is one), and the unpacked rows transposed the same way.
 #include <algorithm>
 
+#include "base/half.h"
 #include "cpu/x86.h"
 #include "cpu/x86/avx2/gemm.h"
 #include "quant/blocks.h"
@@ -12,6 +13,8 @@
 namespace onecard::cpu::avx2 {
 namespace {
 
+using quant::BlockQ2_K;
+using quant::BlockQ3_K;
 using quant::BlockQ4_K;
 using quant::BlockQ6_K;
 using quant::BlockQ8_0;
@@ -146,6 +149,66 @@ ONECARD_AVX2 void q6_k(const Unit& src, uint8_t* out) {
   }
 }
 
+// Element 128n + 32j + l of a Q2_K or Q3_K block is bit pair j of qs[32n + l]: chunk 32n + 8j + k holds
+// columns 4k.. of that run, from transposed vector k of qs[32n ..].
+ONECARD_AVX2 void two_bit_levels(const Unit& src, size_t qs, uint8_t* out) {
+  const __m256i m2 = _mm256_set1_epi8(3);
+  for (int n = 0; n < 2; ++n) {
+    __m256i q[8];
+    src.transposed(qs + 32 * n, q);
+    for (int j = 0; j < 4; ++j) {
+      for (int k = 0; k < 8; ++k)
+        store(out, 32 * n + 8 * j + k, _mm256_and_si256(_mm256_srli_epi16(q[k], 2 * j), m2));
+    }
+  }
+}
+
+ONECARD_AVX2 void q2_k(const Unit& src, uint8_t* out) {
+  two_bit_levels(src, offsetof(BlockQ2_K, qs), out);
+  // Scales d * (low nibble) and offsets -dmin * (high nibble) of the 16 sub-blocks, four per gathered dword.
+  const __m256i dd = src.dwords(offsetof(BlockQ2_K, d));
+  const __m256 d = halves_to_float(dd);
+  const __m256 neg_dmin = _mm256_sub_ps(_mm256_setzero_ps(), halves_to_float(_mm256_srli_epi32(dd, 16)));
+  const __m256i low4 = _mm256_set1_epi32(15);
+  auto* s = reinterpret_cast<float*>(out + 256 * kLanes);
+  float* m = s + 16 * kLanes;
+  for (int w = 0; w < 4; ++w) {
+    const __m256i sc4 = src.dwords(offsetof(BlockQ2_K, scales) + 4 * w);
+    for (int b = 0; b < 4; ++b) {
+      const __m256i sc = _mm256_and_si256(_mm256_srli_epi32(sc4, 8 * b), low4);
+      const __m256i mn = _mm256_and_si256(_mm256_srli_epi32(sc4, 8 * b + 4), low4);
+      _mm256_store_ps(s + (4 * w + b) * kLanes, _mm256_mul_ps(d, _mm256_cvtepi32_ps(sc)));
+      _mm256_store_ps(m + (4 * w + b) * kLanes, _mm256_mul_ps(_mm256_cvtepi32_ps(mn), neg_dmin));
+    }
+  }
+}
+
+ONECARD_AVX2 void q3_k(const Unit& src, uint8_t* out) {
+  two_bit_levels(src, offsetof(BlockQ3_K, qs), out);
+  // The third bit of element 128n + 32j + l is bit 4n + j of hmask[l].
+  __m256i h[8];
+  src.transposed(offsetof(BlockQ3_K, hmask), h);
+  const __m256i one = _mm256_set1_epi8(1);
+  for (int n = 0; n < 2; ++n) {
+    for (int j = 0; j < 4; ++j) {
+      for (int k = 0; k < 8; ++k) {
+        const __m256i bit = _mm256_and_si256(_mm256_srli_epi16(h[k], 4 * n + j), one);
+        uint8_t* at = out + 32 * (32 * n + 8 * j + k);
+        const __m256i low = _mm256_load_si256(reinterpret_cast<const __m256i*>(at));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(at), _mm256_or_si256(low, _mm256_slli_epi16(bit, 2)));
+      }
+    }
+  }
+  // The 6-bit scales are packed across the 12 bytes: decoded per row.
+  auto* s = reinterpret_cast<float*>(out + 256 * kLanes);
+  for (int lane = 0; lane < kLanes; ++lane) {
+    const auto* b = reinterpret_cast<const BlockQ3_K*>(src.rows.row(lane) + src.base);
+    const float d = fp16_to_fp32(b->d);
+    for (int k = 0; k < 16; ++k)
+      s[k * kLanes + lane] = d * static_cast<float>(quant::q3k_scale(k, b->scales) - 32);
+  }
+}
+
 ONECARD_AVX2 void q8_0(const Unit& src, uint8_t* out) {
   __m256i q[8];
   src.transposed(offsetof(BlockQ8_0, qs), q);
@@ -204,7 +267,8 @@ ONECARD_AVX2 void interleave_unit(const IntFormat& f, UnpackFn unpack, const uin
                                   int valid, int64_t u, uint8_t* out) {
   const Rows r{row0, row_bytes, valid};
   const auto type = f.type;
-  if (type != gguf::GgmlType::Q4_K && type != gguf::GgmlType::Q6_K && type != gguf::GgmlType::Q8_0) {
+  if (type != gguf::GgmlType::Q2_K && type != gguf::GgmlType::Q3_K && type != gguf::GgmlType::Q4_K &&
+      type != gguf::GgmlType::Q6_K && type != gguf::GgmlType::Q8_0) {
     unpacked_rows(f, unpack, r, u, out);
     return;
   }
@@ -213,6 +277,8 @@ ONECARD_AVX2 void interleave_unit(const IntFormat& f, UnpackFn unpack, const uin
   for (int i = 0; i < kLanes; ++i) offsets[i] = static_cast<int32_t>(r.row(i) - row0);
   const Unit src{r, static_cast<size_t>(u) * f.unit_bytes,
                  _mm256_load_si256(reinterpret_cast<const __m256i*>(offsets))};
+  if (type == gguf::GgmlType::Q2_K) q2_k(src, out);
+  if (type == gguf::GgmlType::Q3_K) q3_k(src, out);
   if (type == gguf::GgmlType::Q4_K) q4_k(src, out);
   if (type == gguf::GgmlType::Q6_K) q6_k(src, out);
   if (type == gguf::GgmlType::Q8_0) q8_0(src, out);
