@@ -80,11 +80,12 @@ struct KernelTable {
   PerType<PackedKernel> packed;
   // F32, F16 and BF16: rows times float activations (float_dot.h).
   PerType<FloatDotFn> float_dot;
-  // Element-wise kernels. The activation quantizer and silu_mul are taken from the table of the best ISA the
-  // CPU has (best_kernels()), not from the table a matmul runs with, so that every kernel path sees the very
-  // same activations and hidden values (act_quant.h, ops.h).
+  // Element-wise kernels. The activation quantizer, silu_mul and softmax are taken from the table of the best
+  // ISA the CPU has (best_kernels()), not from the table a matmul runs with, so that every kernel path sees
+  // the very same activations and hidden values (act_quant.h, ops.h).
   QuantizeActFn quantize_act = nullptr;
   SiluMulFn silu_mul = nullptr;
+  void (*softmax)(float* x, int64_t n) = nullptr;
   // MLA attention over the latent cache (latent_attention.h), for f32 and for bf16 cache rows.
   LatentKernels latent_f32, latent_bf16;
 };

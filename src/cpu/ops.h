@@ -9,8 +9,11 @@ namespace onecard::cpu {
 // y = x / sqrt(mean(x^2) + eps) * w. y may be x.
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps);
 
-// In place: softmax over n values.
+// In place: softmax over n values (the best table's kernel, like silu_mul).
 void softmax(float* x, int64_t n);
+void softmax_scalar(float* x, int64_t n);
+void softmax_avx2(float* x, int64_t n);
+void softmax_avx512(float* x, int64_t n);
 
 // In place: gate[i] = silu(gate[i]) * up[i]. On AVX-512 CPUs the vector version, whose exp differs from
 // std::exp by a few units in the last place.

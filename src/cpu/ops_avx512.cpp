@@ -1,5 +1,8 @@
-// SiLU(gate)·up in AVX-512: exp by range reduction to [-ln2/2, ln2/2], a degree-6 polynomial, and scalef for
-// the power of two, which also saturates to 0 and infinity where std::exp would, without its slow path.
+// SiLU(gate)·up and softmax in AVX-512: exp by range reduction to [-ln2/2, ln2/2], a degree-6 polynomial, and
+// scalef for the power of two, which also saturates to 0 and infinity where std::exp would, without its slow
+// path.
+#include <limits>
+
 #include "cpu/ops.h"
 #include "cpu/x86.h"
 
@@ -35,6 +38,27 @@ ONECARD_AVX512 void silu_mul_avx512(float* gate, const float* up, int64_t n) {
     const __m512 e = exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), g));
     const __m512 s = _mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
     _mm512_mask_storeu_ps(gate + i, mask, _mm512_mul_ps(s, u));
+  }
+}
+
+ONECARD_AVX512 void softmax_avx512(float* x, int64_t n) {
+  __m512 mx = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t i = 0; i < n; i += 16) {
+    const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+    mx = _mm512_mask_max_ps(mx, mask, mx, _mm512_maskz_loadu_ps(mask, x + i));
+  }
+  const __m512 top = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+    const __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x + i), top));
+    sum = _mm512_mask_add_ps(sum, mask, sum, e);
+    _mm512_mask_storeu_ps(x + i, mask, e);
+  }
+  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+  for (int64_t i = 0; i < n; i += 16) {
+    const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+    _mm512_mask_storeu_ps(x + i, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, x + i), inv));
   }
 }
 

@@ -1,11 +1,13 @@
 // The AVX-512 SiLU(gate)·up against the scalar one (std::exp) on random values, odd lengths for the masked
-// tail, and the extremes where exp overflows or underflows.
+// tail, and the extremes where exp overflows or underflows; every table's softmax against the scalar one on
+// attention-like scores (a wide spread, so that the smallest weights underflow).
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
 #include "cpu/isa.h"
+#include "cpu/kernels.h"
 #include "cpu/ops.h"
 #include "cpu/random_weights.h"
 
@@ -30,6 +32,24 @@ TEST(SiluMul, VectorMatchesScalar) {
       ASSERT_TRUE(std::isfinite(got[i])) << "n " << n << " index " << i;
       ASSERT_NEAR(got[i], want[i], 1e-6 * std::abs(want[i]) + 1e-30)
           << "n " << n << " index " << i << " gate " << g[i];
+    }
+  }
+}
+
+TEST(Softmax, EveryTableMatchesTheScalarOne) {
+  for (Isa isa : supported_isas()) {
+    for (int64_t n : {1, 7, 8, 17, 100, 4099}) {
+      std::vector<float> x = testing::gaussian(n, n + 7);
+      for (float& v : x) v *= 30.0f;
+      std::vector<float> want = x, got = x;
+      softmax_scalar(want.data(), n);
+      kernels(isa).softmax(got.data(), n);
+      double total = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        total += got[i];
+        ASSERT_NEAR(got[i], want[i], 2e-6 * want[i] + 1e-37) << isa_name(isa) << " n " << n << " index " << i;
+      }
+      EXPECT_NEAR(total, 1.0, 1e-5) << isa_name(isa) << " n " << n;
     }
   }
 }

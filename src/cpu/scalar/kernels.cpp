@@ -22,6 +22,7 @@ KernelTable scalar_kernels() {
   k.silu_mul = silu_mul_scalar;
   k.latent_f32 = latent_scalar(false);
   k.latent_bf16 = latent_scalar(true);
+  k.softmax = softmax_scalar;
   return k;
 }
 

@@ -3,6 +3,7 @@
 // the same bytes.
 #include "cpu/kernels.h"
 #include "cpu/grid_avx2.h"
+#include "cpu/ops.h"
 #include "cpu/x86/avx2/gemm.h"
 
 namespace onecard::cpu {
@@ -27,6 +28,7 @@ KernelTable avx2_kernels() {
   }
   k.latent_f32 = latent_avx2(false);
   k.latent_bf16 = latent_avx2(true);
+  k.softmax = softmax_avx2;
   return k;
 }
 

@@ -34,6 +34,7 @@ KernelTable avx512_kernels() {
   k.silu_mul = silu_mul_avx512;
   k.latent_f32 = latent_avx512(false);
   k.latent_bf16 = latent_avx512(true);
+  k.softmax = softmax_avx512;
   return k;
 }
 
