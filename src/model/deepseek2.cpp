@@ -12,7 +12,6 @@
 #include "cpu/matmul.h"
 #include "cpu/matmul_serial.h"
 #include "cpu/ops.h"
-#include "cpu/vec.h"
 #include "model/routing.h"
 #include "quant/dequantize.h"
 
