@@ -44,6 +44,9 @@ size_t packed_experts_bytes(const ExpertWeights& w);
 size_t packed_experts_bytes(const ExpertWeights& w, const KernelTable& k);
 
 // Buffers reused across calls so that the hot path allocates only when a batch is larger than any before.
+// After moe_forward, pair i in expert order is (token, slot) p = order[i] (token p / k, expert ids[p]) and
+// h[i * ff ..] holds its silu(gate) * up, the input of its down projection (the activation observer reads
+// it).
 struct MoeScratch {
   std::vector<int32_t> counts, offsets, order, slot_of;  // (token, slot) pairs grouped by expert
   std::vector<int32_t> active;                           // experts with at least one pair

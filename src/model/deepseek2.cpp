@@ -1,6 +1,7 @@
 #include "model/deepseek2.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "base/cpu_features.h"
@@ -28,6 +29,10 @@ struct DeepSeek2::Buffers {
   RoutingConfig routing;
   std::vector<RoutingScratch> routing_scratch;
   cpu::MoeScratch moe;
+  // Only with an activation observer: each token's o_lat per head (split layouts), the head of each
+  // (token, head) row, the expert of each (token, slot) pair in the MoE scratch's expert order.
+  std::vector<float> olat;
+  std::vector<int32_t> head_of, pair_expert;
 };
 
 namespace {
@@ -178,6 +183,23 @@ void DeepSeek2::repack_experts() {
   log::info("Q2_K/Q4_K/Q6_K experts repacked for AVX-512 VNNI: {}", human_bytes(repacked_bytes()));
 }
 
+void DeepSeek2::set_observer(ActivationObserver* observer) {
+  observer_ = observer;
+  if (observer == nullptr) return;
+  Buffers& b = *buf_;
+  const size_t nb = static_cast<size_t>(n_batch_), H = hp_.n_head;
+  if (hp_.layout == MlaLayout::kSplit) grow(b.olat, nb * H * hp_.kv_lora_rank);
+  b.head_of.resize(nb * H);
+  for (size_t i = 0; i < b.head_of.size(); ++i) b.head_of[i] = static_cast<int32_t>(i % H);
+  grow(b.pair_expert, nb * hp_.n_expert_used);
+}
+
+void DeepSeek2::observe(int il, const char* weight, const float* x, int64_t rows, int64_t cols,
+                        int64_t stride, int64_t n_mat, const int32_t* mats, int mats_per_row) {
+  const std::string name = il < 0 ? std::string(weight) : fmt::format("blk.{}.{}.weight", il, weight);
+  observer_->observe({name, n_mat, x, rows, cols, stride, mats, mats_per_row});
+}
+
 uint64_t DeepSeek2::repacked_bytes() const {
   uint64_t bytes = 0;
   for (const cpu::PackedBuffer& b : w_.packed) bytes += b.bytes;
@@ -236,6 +258,7 @@ void DeepSeek2::forward_step(const BatchToken* batch, int n, const KvView& kv, f
     cpu::rms_norm(b.h.data() + t * d, w_.output_norm, b.rows.data() + n_out * d, d, hp_.rms_eps);
     ++n_out;
   }
+  if (observer_) observe(-1, "output.weight", b.rows.data(), n_out, d, d);
   cpu::matmul(w_.output, b.rows.data(), d, n_out, logits, hp_.n_vocab, *pool_);
 }
 
@@ -246,6 +269,7 @@ void DeepSeek2::plan_runs(const BatchToken* batch, int n) {
     while (first + count < n && batch[first + count].seq == batch[first].seq) ++count;
     bool expanded = attention_mode_ == AttentionMode::kExpanded;
     if (attention_mode_ == AttentionMode::kAuto) expanded = prefer_expanded(buf_->mla, batch + first, count);
+    if (observer_ && hp_.layout == MlaLayout::kSplit) expanded = false;  // only it makes o_lat
     // The absorbed form takes tokens of any sequences: neighbouring absorbed runs become one, so that a
     // head's projections into and out of the latent space run once for all the sequences decoding in this
     // step.
@@ -267,11 +291,16 @@ void DeepSeek2::attention(int il, const BatchToken* batch, int n, const KvView& 
   const float eps = hp_.rms_eps;
 
   for (int t = 0; t < n; ++t) cpu::rms_norm(b.h.data() + t * d, l.attn_norm, b.xn.data() + t * d, d, eps);
+  if (observer_) {
+    observe(il, hp_.q_lora_rank > 0 ? "attn_q_a" : "attn_q", b.xn.data(), n, d, d);
+    observe(il, "attn_kv_a_mqa", b.xn.data(), n, d, d);
+  }
   if (hp_.q_lora_rank > 0) {
     const int64_t ql = hp_.q_lora_rank;
     cpu::matmul(l.q_a, b.xn.data(), d, n, b.qa.data(), ql, *pool_);
     for (int t = 0; t < n; ++t)
       cpu::rms_norm(b.qa.data() + t * ql, l.q_a_norm, b.qa.data() + t * ql, ql, eps);
+    if (observer_) observe(il, "attn_q_b", b.qa.data(), n, ql, ql);
     cpu::matmul(l.q_b, b.qa.data(), ql, n, b.q.data(), H * qkd, *pool_);
   } else {
     cpu::matmul(l.q, b.xn.data(), d, n, b.q.data(), H * qkd, *pool_);
@@ -284,6 +313,14 @@ void DeepSeek2::attention(int il, const BatchToken* batch, int n, const KvView& 
     b.rope.apply(b.q.data() + t * H * qkd + nope, static_cast<int>(H), qkd, batch[t].pos);
     kv.store(il, batch[t].seq, batch[t].pos, row);
   }
+  const bool split = hp_.layout == MlaLayout::kSplit;
+  if (observer_) {
+    const gguf::TensorInfo* kv_b = file_.tensor(fmt::format("blk.{}.attn_kv_b.weight", il));
+    if (kv_b != nullptr && kv_b->ne[0] == static_cast<uint64_t>(kvl))
+      observe(il, "attn_kv_b", b.kv.data(), n, kvl, width);
+    if (split) observe(il, "attn_k_b", b.q.data(), n * H, nope, qkd, H, b.head_of.data(), 1);
+  }
+  float* latents = observer_ && split ? b.olat.data() : nullptr;
 
   // Absorbed runs take heads in groups that share each cache row while it is in L1: as many heads per group
   // as still leave every thread two tasks, at most kMaxHeadGroup. The expanded form goes head by head.
@@ -307,10 +344,14 @@ void DeepSeek2::attention(int il, const BatchToken* batch, int n, const KvView& 
       attend_expanded(b.mla, l, task.h0, q, batch + r.first, r.count, kv, il, out, b.threads[thread]);
     } else {
       attend_absorbed(b.mla, l, task.h0, task.heads, q, batch + r.first, r.count, kv, il, out,
-                      b.threads[thread]);
+                      b.threads[thread], latents == nullptr ? nullptr : latents + r.first * H * kvl);
     }
   });
 
+  if (observer_) {
+    if (split) observe(il, "attn_v_b", b.olat.data(), n * H, kvl, kvl, H, b.head_of.data(), 1);
+    observe(il, "attn_output", b.attn.data(), n, H * v, H * v);
+  }
   cpu::matmul(l.wo, b.attn.data(), H * v, n, b.tmp.data(), d, *pool_);
   for (int64_t i = 0; i < n * d; ++i) b.h[i] += b.tmp[i];
 }
@@ -322,16 +363,23 @@ void DeepSeek2::feed_forward(int il, int n) {
   for (int t = 0; t < n; ++t)
     cpu::rms_norm(b.h.data() + t * d, l.ffn_norm, b.xn.data() + t * d, d, hp_.rms_eps);
 
-  auto mlp = [&](const cpu::Matrix& gate, const cpu::Matrix& up, const cpu::Matrix& down, float* out) {
+  // `names`: the GGUF names of gate, up and down without "blk.N." and ".weight", for the observer.
+  auto mlp = [&](const cpu::Matrix& gate, const cpu::Matrix& up, const cpu::Matrix& down,
+                 const std::array<const char*, 3>& names, float* out) {
     const int64_t ff = gate.rows;
+    if (observer_) {
+      observe(il, names[0], b.xn.data(), n, d, d);
+      observe(il, names[1], b.xn.data(), n, d, d);
+    }
     cpu::matmul(gate, b.xn.data(), d, n, b.gate.data(), ff, *pool_);
     cpu::matmul(up, b.xn.data(), d, n, b.up.data(), ff, *pool_);
     for (int t = 0; t < n; ++t) cpu::silu_mul(b.gate.data() + t * ff, b.up.data() + t * ff, ff);
+    if (observer_) observe(il, names[2], b.gate.data(), n, ff, ff);
     cpu::matmul(down, b.gate.data(), ff, n, out, d, *pool_);
   };
 
   if (!hp_.is_moe_layer(static_cast<uint32_t>(il))) {
-    mlp(l.gate, l.up, l.down, b.tmp.data());
+    mlp(l.gate, l.up, l.down, {"ffn_gate", "ffn_up", "ffn_down"}, b.tmp.data());
     for (int64_t i = 0; i < n * d; ++i) b.h[i] += b.tmp[i];
     return;
   }
@@ -344,10 +392,21 @@ void DeepSeek2::feed_forward(int il, int n) {
     route(cfg, b.router.data() + t * E, b.ids.data() + t * k, b.weights.data() + t * k,
           b.routing_scratch[thread]);
   });
+  if (observer_) {
+    observe(il, "ffn_gate_inp", b.xn.data(), n, d, d);
+    observe(il, "ffn_gate_exps", b.xn.data(), n, d, d, E, b.ids.data(), static_cast<int>(k));
+    observe(il, "ffn_up_exps", b.xn.data(), n, d, d, E, b.ids.data(), static_cast<int>(k));
+  }
   cpu::moe_forward(l.experts, b.xn.data(), n, b.ids.data(), b.weights.data(), static_cast<int>(k),
                    b.moe_out.data(), *pool_, b.moe);
+  if (observer_) {
+    for (int64_t i = 0; i < n * k; ++i) b.pair_expert[i] = b.ids[b.moe.order[i]];
+    const int64_t ff = l.experts.down.cols;
+    observe(il, "ffn_down_exps", b.moe.h.data(), n * k, ff, ff, E, b.pair_expert.data(), 1);
+  }
   if (l.shared_gate.rows > 0) {
-    mlp(l.shared_gate, l.shared_up, l.shared_down, b.tmp.data());
+    mlp(l.shared_gate, l.shared_up, l.shared_down, {"ffn_gate_shexp", "ffn_up_shexp", "ffn_down_shexp"},
+        b.tmp.data());
     for (int64_t i = 0; i < n * d; ++i) b.h[i] += b.moe_out[i] + b.tmp[i];
   } else {
     for (int64_t i = 0; i < n * d; ++i) b.h[i] += b.moe_out[i];

@@ -12,6 +12,7 @@
 #include "base/result.h"
 #include "base/thread_pool.h"
 #include "gguf/file.h"
+#include "model/activation_observer.h"
 #include "model/hparams.h"
 #include "model/kv_cache.h"
 #include "model/mla_attention.h"
@@ -49,6 +50,10 @@ class DeepSeek2 {
     return forward(batch, kv.view(), logits);
   }
 
+  // Reports every weight matrix's input to `observer` (null: none, the default) during later forward calls.
+  // Files with attn_k_b/attn_v_b then always take the absorbed attention, whose o_lat is attn_v_b's input.
+  void set_observer(ActivationObserver* observer);
+
  private:
   DeepSeek2(gguf::File file, HParams hp, Weights w, const LoadOptions& o);
   void forward_step(const BatchToken* batch, int n, const KvView& kv, float* logits);
@@ -61,6 +66,8 @@ class DeepSeek2 {
   void plan_runs(const BatchToken* batch, int n);
   void attention(int il, const BatchToken* batch, int n, const KvView& kv);
   void feed_forward(int il, int n);
+  void observe(int il, const char* weight, const float* x, int64_t rows, int64_t cols, int64_t stride,
+               int64_t n_mat = 1, const int32_t* mats = nullptr, int mats_per_row = 0);
 
   gguf::File file_;
   HParams hp_;
@@ -69,6 +76,7 @@ class DeepSeek2 {
   std::unique_ptr<ThreadPool> pool_;
   int n_batch_;
   AttentionMode attention_mode_;
+  ActivationObserver* observer_ = nullptr;
   std::vector<Run> runs_;
   struct HeadTask {
     int run, h0, heads;

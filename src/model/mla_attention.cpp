@@ -96,7 +96,7 @@ bool prefer_expanded(const MlaShape& s, const BatchToken* tokens, int count) {
 
 void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g, const float* q,
                      const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
-                     MlaScratch& sc) {
+                     MlaScratch& sc, float* latents) {
   const int64_t width = s.width, kvl = s.kv_lora, qkd = s.nope + s.rope;
   // Per token, the group's latent-space queries [q_lat | q_pe] one head after another, and their outputs.
   float* qcat = sized(sc.qcat, static_cast<size_t>(count * g * width));
@@ -122,6 +122,7 @@ void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g
     float* o = olat + t * g * kvl;
     std::fill(o, o + g * kvl, 0.0f);
     attend_latent(kv, layer, tokens[t].seq, n_pos, qcat + t * g * width, g, width, kvl, s.scale, scores, o);
+    if (latents != nullptr) std::copy(o, o + g * kvl, latents + (t * s.n_head + h0) * kvl);
   }
   for (int j = 0; j < g; ++j) {
     cpu::matmul_serial(l.uv[h0 + j], olat + j * kvl, g * kvl, count, out + (h0 + j) * s.v, s.out_stride());

@@ -40,9 +40,11 @@ bool prefer_expanded(const MlaShape& s, const BatchToken* tokens, int count);
 // q: the run's first token's queries (q_pe already rotated); out: the run's first token's head outputs. Both
 // are rows of q_stride() / out_stride() floats; the slices of heads [h0, h0 + g) (absorbed) or of head h
 // (expanded) are written. The absorbed form takes a group of heads because they all read the same cache rows.
+// With `latents`, the absorbed form also stores each head's o_lat there (the run's first token's row of
+// n_head * kv_lora floats), for the activation observer.
 void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g, const float* q,
                      const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
-                     MlaScratch& scratch);
+                     MlaScratch& scratch, float* latents = nullptr);
 void attend_expanded(const MlaShape& s, const LayerWeights& l, int64_t h, const float* q,
                      const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
                      MlaScratch& scratch);
