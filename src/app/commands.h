@@ -17,6 +17,7 @@ Runner add_run(CLI::App& app);
 Runner add_quantize(CLI::App& app);
 Runner add_convert(CLI::App& app);
 Runner add_perplexity(CLI::App& app);
+Runner add_imatrix(CLI::App& app);
 Runner add_chat(CLI::App& app);
 Runner add_tokenize(CLI::App& app);
 Runner add_bench_serve(CLI::App& app);

@@ -13,10 +13,11 @@ int main(int argc, char** argv) {
 
   // Each add_* registers one subcommand (the app's newest) and returns what runs it.
   std::map<const CLI::App*, onecard::app::Runner> runners;
-  for (auto add : {onecard::app::add_inspect, onecard::app::add_gen, onecard::app::add_logits,
-                   onecard::app::add_run, onecard::app::add_chat, onecard::app::add_quantize,
-                   onecard::app::add_convert, onecard::app::add_perplexity, onecard::app::add_tokenize,
-                   onecard::app::add_serve, onecard::app::add_bench_serve, onecard::app::add_bench}) {
+  for (auto add :
+       {onecard::app::add_inspect, onecard::app::add_gen, onecard::app::add_logits, onecard::app::add_run,
+        onecard::app::add_chat, onecard::app::add_quantize, onecard::app::add_convert,
+        onecard::app::add_perplexity, onecard::app::add_imatrix, onecard::app::add_tokenize,
+        onecard::app::add_serve, onecard::app::add_bench_serve, onecard::app::add_bench}) {
     auto runner = add(app);
     runners[app.get_subcommands({}).back()] = std::move(runner);
   }
