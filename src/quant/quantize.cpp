@@ -1,12 +1,14 @@
 #include "quant/quantize.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
 
 #include "base/half.h"
 #include "quant/dequantize.h"
+#include "quant/iq_tables.h"
 
 namespace onecard::quant {
 namespace {
@@ -285,6 +287,88 @@ void pack_2bit(const int* q, uint8_t* qs) {
   }
 }
 
+// Index of the IQ4_NL level nearest v. Midpoints between levels are multiples of 0.5 (the levels are
+// integers), so the nearest level is constant on each [k/2, (k+1)/2): one table lookup on floor(2v).
+constexpr int kIq4Span = 2 * 128;  // 2v in [-kIq4Span, kIq4Span) covers every level and midpoint
+constexpr auto kIq4Nearest = [] {
+  std::array<uint8_t, 2 * kIq4Span> t{};
+  for (int k = -kIq4Span; k < kIq4Span; ++k) {
+    const float v = 0.5f * static_cast<float>(k) + 0.25f;  // inside the half-step
+    int best = 0;
+    for (int j = 1; j < 16; ++j) {
+      const float dj = v - static_cast<float>(kIq4nlValues[static_cast<size_t>(j)]);
+      const float db = v - static_cast<float>(kIq4nlValues[static_cast<size_t>(best)]);
+      if ((dj < 0 ? -dj : dj) < (db < 0 ? -db : db)) best = j;
+    }
+    t[static_cast<size_t>(k + kIq4Span)] = static_cast<uint8_t>(best);
+  }
+  return t;
+}();
+
+int nearest_iq4(float v) {
+  if (!(v > -128.0f)) return 0;
+  if (v >= 127.0f) return 15;
+  return kIq4Nearest[static_cast<size_t>(static_cast<int>(std::floor(2.0f * v)) + kIq4Span)];
+}
+
+float iq4_level(int q) {
+  return static_cast<float>(kIq4nlValues[static_cast<size_t>(q)]);
+}
+
+// Chooses a signed scale d and level indices q[i] with x[i] ≈ d * kIq4nlValues[q[i]], minimizing
+// sum(w[i] (x[i] - d v[q[i]])^2). The levels are not symmetric (-127 .. 113), so the largest magnitude is
+// tried at both ends: plain mode maps it to -127 (the wider end, the sign of d absorbing the value's), the
+// search tries inverse scales within about 15% of either mapping, refits d by least squares for each
+// assignment and iterates from the best. Returns d (0 for an all-zero group).
+float fit_iq4(const float* x, const float* w_in, int n, int* q, bool search) {
+  float amax = 0, mx = 0;
+  for (int i = 0; i < n; ++i) {
+    if (std::abs(x[i]) > amax) {
+      amax = std::abs(x[i]);
+      mx = x[i];
+    }
+  }
+  if (amax < kTiny) {
+    std::fill(q, q + n, nearest_iq4(0));
+    return 0;
+  }
+  const float plain_iscale = iq4_level(0) / mx;
+  if (!search) {
+    for (int i = 0; i < n; ++i) q[i] = nearest_iq4(plain_iscale * x[i]);
+    return 1.0f / plain_iscale;
+  }
+  const float* w = usable_weights(w_in, n);
+  double best_score = -1;
+  float best_scale = 0;
+  int trial[kQK_K];
+  auto attempt = [&](float iscale) {
+    double sxq = 0, sqq = 0;
+    for (int i = 0; i < n; ++i) {
+      const int t = nearest_iq4(iscale * x[i]);
+      trial[i] = t;
+      const double wi = w ? w[i] : 1.0, v = iq4_level(t);
+      sxq += wi * x[i] * v;
+      sqq += wi * v * v;
+    }
+    if (sqq <= 0) return false;
+    const double score = sxq * sxq / sqq;
+    if (score <= best_score) return false;
+    best_score = score;
+    best_scale = static_cast<float>(sxq / sqq);
+    std::copy(trial, trial + n, q);
+    return true;
+  };
+  attempt(plain_iscale);
+  for (int k = -9; k <= 9; ++k) {
+    attempt((iq4_level(0) + 2.0f * static_cast<float>(k)) / mx);
+    attempt((iq4_level(15) + 2.0f * static_cast<float>(k)) / mx);
+  }
+  for (int it = 0; it < 4 && best_scale != 0; ++it) {
+    if (!attempt(1.0f / best_scale)) break;
+  }
+  return best_scale;
+}
+
 const float* block_weights(const QuantizeOptions& opt, int64_t b, int block) {
   return opt.search && opt.importance ? opt.importance + b * block : nullptr;
 }
@@ -449,6 +533,55 @@ void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n, const QuantizeOption
   }
 }
 
+void quantize_iq4_nl(const float* x, BlockIQ4_NL* y, int64_t n, const QuantizeOptions& opt) {
+  for (int64_t b = 0; b < n / kQK; ++b) {
+    const float* xb = x + b * kQK;
+    int q[kQK];
+    y[b].d = scale_to_fp16(fit_iq4(xb, block_weights(opt, b, kQK), kQK, q, opt.search));
+    const float d16 = fp16_to_fp32(y[b].d);
+    for (int j = 0; j < kQK; ++j) q[j] = d16 == 0 ? nearest_iq4(0) : nearest_iq4(xb[j] / d16);
+    for (int j = 0; j < kQK / 2; ++j) y[b].qs[j] = static_cast<uint8_t>(q[j] | (q[j + kQK / 2] << 4));
+  }
+}
+
+// Per group of 32 a scale fitted to the non-linear levels, then the eight scales as 6-bit signed multiples
+// [-32, 31] of one fp16 super-scale (weighted by how much each scale's error moves its elements), then every
+// element re-rounded to its stored group scale.
+void quantize_iq4_xs(const float* x, BlockIQ4_XS* y, int64_t n, const QuantizeOptions& opt) {
+  constexpr int kSub = 32, kGroups = kQK_K / kSub;
+  for (int64_t b = 0; b < n / kQK_K; ++b) {
+    const float* xb = x + b * kQK_K;
+    const float* wb = block_weights(opt, b, kQK_K);
+    int q[kQK_K], ls[kGroups];
+    float sc[kGroups], wsc[kGroups];
+    for (int g = 0; g < kGroups; ++g) {
+      const float* ws = wb ? wb + kSub * g : nullptr;
+      sc[g] = fit_iq4(xb + kSub * g, ws, kSub, q + kSub * g, opt.search);
+      double s = 0;
+      for (int i = 0; i < kSub; ++i)
+        s += (ws ? ws[i] : 1.0) * iq4_level(q[kSub * g + i]) * iq4_level(q[kSub * g + i]);
+      wsc[g] = static_cast<float>(s);
+    }
+    y[b].d = scale_to_fp16(fit_scale(sc, wsc, kGroups, -32, 31, ls, opt.search));
+    const float d16 = fp16_to_fp32(y[b].d);
+    std::memset(y[b].scales_l, 0, sizeof(y[b].scales_l));
+    y[b].scales_h = 0;
+    for (int g = 0; g < kGroups; ++g) {
+      const int u = ls[g] + 32;
+      y[b].scales_l[g / 2] |= static_cast<uint8_t>((u & 0xf) << (4 * (g % 2)));
+      y[b].scales_h = static_cast<uint16_t>(y[b].scales_h | ((u >> 4) << (2 * g)));
+      const float dl = d16 * static_cast<float>(ls[g]);
+      for (int j = 0; j < kSub; ++j) {
+        const int e = kSub * g + j;
+        q[e] = dl == 0 ? nearest_iq4(0) : nearest_iq4(xb[e] / dl);
+      }
+      for (int j = 0; j < kSub / 2; ++j) {
+        y[b].qs[16 * g + j] = static_cast<uint8_t>(q[kSub * g + j] | (q[kSub * g + j + 16] << 4));
+      }
+    }
+  }
+}
+
 bool can_quantize(gguf::GgmlType type) {
   using gguf::GgmlType;
   switch (type) {
@@ -464,6 +597,8 @@ bool can_quantize(gguf::GgmlType type) {
     case GgmlType::Q5_K:
     case GgmlType::Q6_K:
     case GgmlType::Q8_K:
+    case GgmlType::IQ4_NL:
+    case GgmlType::IQ4_XS:
       return true;
     default:
       return false;
@@ -515,6 +650,12 @@ Status quantize_row(gguf::GgmlType type, const float* src, void* dst, int64_t n,
       break;
     case GgmlType::Q8_K:
       quantize_q8_k(src, static_cast<BlockQ8_K*>(dst), n);
+      break;
+    case GgmlType::IQ4_NL:
+      quantize_iq4_nl(src, static_cast<BlockIQ4_NL*>(dst), n, opt);
+      break;
+    case GgmlType::IQ4_XS:
+      quantize_iq4_xs(src, static_cast<BlockIQ4_XS*>(dst), n, opt);
       break;
     default:
       return make_error("{}: no quantizer for this type (row of {} elements)", gguf::type_name(type), n);

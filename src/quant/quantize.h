@@ -32,12 +32,16 @@ void quantize_q3_k(const float* x, BlockQ3_K* y, int64_t n, const QuantizeOption
 void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n, const QuantizeOptions& opt = {});
 void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n, const QuantizeOptions& opt = {});
 void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n, const QuantizeOptions& opt = {});
+// The non-linear 4-bit formats: levels from kIq4nlValues, one fp16 scale per 32 (IQ4_NL) or 6-bit scales per
+// 32 under one fp16 scale per 256 (IQ4_XS).
+void quantize_iq4_nl(const float* x, BlockIQ4_NL* y, int64_t n, const QuantizeOptions& opt = {});
+void quantize_iq4_xs(const float* x, BlockIQ4_XS* y, int64_t n, const QuantizeOptions& opt = {});
 // Activation formats: always max-abs, quants in [-127, 127] (never -128, which sign tricks in int8 dot
 // products cannot negate).
 void quantize_q8_1(const float* x, BlockQ8_1* y, int64_t n);
 void quantize_q8_k(const float* x, BlockQ8_K* y, int64_t n);
 
-// F32, F16, BF16, Q4_0, Q8_0, Q8_1, Q2_K .. Q6_K, Q8_K.
+// F32, F16, BF16, Q4_0, Q8_0, Q8_1, Q2_K .. Q6_K, Q8_K, IQ4_NL, IQ4_XS.
 bool can_quantize(gguf::GgmlType type);
 
 // Quantizes n floats into n / block_size blocks at dst (row_bytes(type, n) bytes). Fails, naming the type and

@@ -137,10 +137,13 @@ struct Case {
 // Bounds: the largest error measured over the shapes below plus about 10%. They follow from the formats: a
 // uniform quantizer of step s has RMS error s / sqrt(12), and the step is the range of a group (about 4 sigma
 // for 16-32 Gaussian values) over its levels, so each bit less about doubles the error: Q8_0 ~0.5%, Q6_K
-// ~1.7%, Q5_K ~3.5%, Q4_K ~7%, Q3_K ~14%, Q2_K ~27%. Q4_0 (one fp16 scale per 32, no min) sits near Q4_K.
+// ~1.7%, Q5_K ~3.5%, Q4_K ~7%, Q3_K ~14%, Q2_K ~27%. Q4_0 (one fp16 scale per 32, no min) sits near Q4_K;
+// IQ4_NL and IQ4_XS (16 non-uniform levels, denser near zero where Gaussian values are) between the two,
+// IQ4_XS at 4.25 bits where Q4_K and Q4_0 take 4.5.
 const Case kCases[] = {
-    {GgmlType::Q8_0, 0.0056}, {GgmlType::Q6_K, 0.020}, {GgmlType::Q5_K, 0.039}, {GgmlType::Q4_K, 0.077},
-    {GgmlType::Q4_0, 0.092},  {GgmlType::Q3_K, 0.155}, {GgmlType::Q2_K, 0.29},
+    {GgmlType::Q8_0, 0.0056}, {GgmlType::Q6_K, 0.020},   {GgmlType::Q5_K, 0.039},
+    {GgmlType::Q4_K, 0.077},  {GgmlType::Q4_0, 0.092},   {GgmlType::Q3_K, 0.155},
+    {GgmlType::Q2_K, 0.29},   {GgmlType::IQ4_NL, 0.085}, {GgmlType::IQ4_XS, 0.082},
 };
 
 class RoundTrip : public ::testing::TestWithParam<Case> {};
@@ -207,8 +210,9 @@ INSTANTIATE_TEST_SUITE_P(Types, RoundTrip, ::testing::ValuesIn(kCases),
                          [](const auto& p) { return std::string(gguf::type_name(p.param.type)); });
 
 TEST(Quantize, DegenerateRowsStayFinite) {
-  for (GgmlType type : {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K,
-                        GgmlType::Q5_K, GgmlType::Q6_K, GgmlType::Q8_K, GgmlType::Q8_1}) {
+  for (GgmlType type :
+       {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
+        GgmlType::Q6_K, GgmlType::Q8_K, GgmlType::Q8_1, GgmlType::IQ4_NL, GgmlType::IQ4_XS}) {
     const int64_t n = 2 * kQK_K;
     std::vector<float> zeros(static_cast<size_t>(n), 0.0f);
     EXPECT_EQ(round_trip(type, zeros, 1), zeros) << gguf::type_name(type);
