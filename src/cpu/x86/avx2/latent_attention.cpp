@@ -30,13 +30,19 @@ ONECARD_AVX2 void score_block(const float* q, int64_t ldq, const T* r, int64_t w
   for (int j = 0; j < NH; ++j)
     for (int p = 0; p < NP; ++p) acc[j][p] = _mm256_setzero_ps();
   const int64_t whole = width / 8 * 8;
-  for (int64_t c = 0; c < whole; c += 8) {
-    __m256 rv[NP];
-    for (int p = 0; p < NP; ++p) rv[p] = load8(r + p * width + c);
-    for (int j = 0; j < NH; ++j) {
-      const __m256 qv = _mm256_loadu_ps(q + j * ldq + c);
-      for (int p = 0; p < NP; ++p) acc[j][p] = _mm256_fmadd_ps(qv, rv[p], acc[j][p]);
-    }
+  // A loop that runs at least once: with a plain for loop GCC also stores every accumulator to the stack on
+  // every iteration.
+  if (whole > 0) {
+    int64_t c = 0;
+    do {
+      __m256 rv[NP];
+      for (int p = 0; p < NP; ++p) rv[p] = load8(r + p * width + c);
+      for (int j = 0; j < NH; ++j) {
+        const __m256 qv = _mm256_loadu_ps(q + j * ldq + c);
+        for (int p = 0; p < NP; ++p) acc[j][p] = _mm256_fmadd_ps(qv, rv[p], acc[j][p]);
+      }
+      c += 8;
+    } while (c < whole);
   }
   for (int j = 0; j < NH; ++j) {
     for (int p = 0; p < NP; ++p) {

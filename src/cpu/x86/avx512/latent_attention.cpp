@@ -26,7 +26,10 @@ ONECARD_AVX512 void score_block(const float* q, int64_t ldq, const T* r, int64_t
   __m512 acc[NH][NP];
   for (int j = 0; j < NH; ++j)
     for (int p = 0; p < NP; ++p) acc[j][p] = _mm512_setzero_ps();
-  for (int64_t c = 0; c < width; c += 16) {
+  // width > 0: a loop that runs at least once lets GCC keep acc in registers only (with a for loop it also
+  // stores every accumulator to the stack on every iteration).
+  int64_t c = 0;
+  do {
     const __mmask16 k = first(width - c);
     __m512 rv[NP];
     for (int p = 0; p < NP; ++p) rv[p] = load16(r + p * width + c, k);
@@ -34,7 +37,8 @@ ONECARD_AVX512 void score_block(const float* q, int64_t ldq, const T* r, int64_t
       const __m512 qv = load16(q + j * ldq + c, k);
       for (int p = 0; p < NP; ++p) acc[j][p] = _mm512_fmadd_ps(qv, rv[p], acc[j][p]);
     }
-  }
+    c += 16;
+  } while (c < width);
   for (int j = 0; j < NH; ++j)
     for (int p = 0; p < NP; ++p) s[j * lds + p] = _mm512_reduce_add_ps(acc[j][p]) * scale;
 }
