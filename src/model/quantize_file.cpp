@@ -4,6 +4,8 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <span>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -150,7 +152,7 @@ Result<Plan> plan(const std::string& src, const gguf::File& in, const QuantizeFi
         tp.entry = o.imatrix->find(t.name);
         if (tp.entry != nullptr) {
           ONECARD_TRY(check_entry(src, t, *tp.entry));
-        } else {
+        } else if (t.name != "token_embd.weight") {  // looked up, not multiplied: never has an entry
           ++r.tensors_without_imatrix;
         }
       } else if (wants_imatrix(tp.target) && t.name != "token_embd.weight" && t.name != "output.weight") {
@@ -192,6 +194,39 @@ void set_imatrix_metadata(gguf::Writer& w, const QuantizeFileOptions& o) {
     w.set("quantize.imatrix.chunks_count", gguf::MetaValue::u32(o.imatrix->chunk_count));
 }
 
+// Writes each converted slab on a thread of its own while the pool converts the next, so that the threads
+// do not wait for the disk; at most two slabs are in memory, the one written and the one filled.
+class SlabWriter {
+ public:
+  explicit SlabWriter(gguf::Writer& w) : w_(w) {}
+  SlabWriter(const SlabWriter&) = delete;
+  SlabWriter& operator=(const SlabWriter&) = delete;
+  ~SlabWriter() { (void)wait(); }
+
+  // The buffer to fill next: never the one being written.
+  std::vector<uint8_t>& buffer() { return slabs_[current_]; }
+  // Starts writing `bytes` (the buffer, or memory that outlives the write) once the previous write is done.
+  Status submit(std::span<const uint8_t> bytes) {
+    ONECARD_TRY(wait());
+    thread_ = std::thread([this, bytes] { status_ = w_.write_data(bytes); });
+    if (bytes.data() == slabs_[current_].data()) current_ ^= 1;
+    return {};
+  }
+  Status wait() {
+    if (thread_.joinable()) thread_.join();
+    Status s = status_;
+    status_ = {};
+    return s;
+  }
+
+ private:
+  gguf::Writer& w_;
+  std::vector<uint8_t> slabs_[2];
+  int current_ = 0;
+  std::thread thread_;
+  Status status_;
+};
+
 }  // namespace
 
 Result<QuantizeFileReport> quantize_file(const std::string& src, const std::string& dst,
@@ -222,13 +257,13 @@ Result<QuantizeFileReport> quantize_file(const std::string& src, const std::stri
   uint64_t total = 0;
   for (const auto& spec : w.tensors()) total += spec.n_bytes;
   Progress progress("quantize " + std::string(scheme_name(o.scheme)), total, o.progress);
-  std::vector<uint8_t> slab;
+  SlabWriter writer(w);
   for (size_t i = 0; i < in.tensors().size(); ++i) {
     const gguf::TensorInfo& t = in.tensors()[i];
     const GgmlType target = p.tensors[i].target;
     report.bytes_in += t.n_bytes;
     if (target == t.type) {
-      ONECARD_TRY(w.write_data(t.bytes()));
+      ONECARD_TRY(writer.submit(t.bytes()));
       report.bytes_out += t.n_bytes;
       ++report.tensors_copied;
       progress.advance(t.n_bytes);
@@ -248,6 +283,7 @@ Result<QuantizeFileReport> quantize_file(const std::string& src, const std::stri
     const quant::DequantizeFn dequantize = quant::dequantize_fn(t.type);
     for (uint64_t r0 = 0; r0 < rows; r0 += slab_rows) {
       const uint64_t nr = std::min(slab_rows, rows - r0);
+      std::vector<uint8_t>& slab = writer.buffer();
       slab.resize(nr * out_row);
       std::atomic<bool> failed{false};
       pool.parallel_for(static_cast<int64_t>(nr), [&](int64_t r, int) {
@@ -265,12 +301,13 @@ Result<QuantizeFileReport> quantize_file(const std::string& src, const std::stri
       if (failed)
         return make_error("{}: tensor '{}' could not be quantized to {}", src, t.name,
                           gguf::type_name(target));
-      ONECARD_TRY(w.write_data(slab));
+      ONECARD_TRY(writer.submit(slab));
       progress.advance(slab.size());
     }
     report.bytes_out += rows * out_row;
     ++report.tensors_converted;
   }
+  ONECARD_TRY(writer.wait());
   ONECARD_TRY(w.finish());
   progress.finish();
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

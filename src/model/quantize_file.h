@@ -36,7 +36,7 @@ struct QuantizeFileReport {
   uint64_t tensors_fallback = 0;  // rows not a multiple of the chosen type's block: another type
   uint64_t tensors_overridden = 0;
   uint64_t tensors_with_imatrix = 0;     // quantized with importance
-  uint64_t tensors_without_imatrix = 0;  // quantized to an integer format, no imatrix entry for them
+  uint64_t tensors_without_imatrix = 0;  // quantized to an integer format, no entry (token_embd not counted)
   uint64_t experts_without_tokens = 0;   // experts of tensors with an entry that no calibration token reached
   std::vector<std::string> fallbacks;    // "name: rows of 128, Q4_K -> Q8_0"
   std::vector<std::string> warnings;
