@@ -373,6 +373,36 @@ const float* block_weights(const QuantizeOptions& opt, int64_t b, int block) {
   return opt.search && opt.importance ? opt.importance + b * block : nullptr;
 }
 
+double mean_square(const float* x, int64_t n) {
+  double s = 0;
+  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(x[i]) * x[i];
+  return s / static_cast<double>(n);
+}
+
+// The weights the search minimizes when an importance vector is given, as llama.cpp's quantizers form them:
+// element i counts imp[i] * sqrt(sigma2 + x[i]^2). The importance (mean squared input of the column) says how
+// far a column's error moves the output; alone it lets the search trade a group's large values for the
+// small ones of an important column, which raised the plain error and the tail of the KL divergence. The
+// magnitude keeps large values exact, and sigma2 (a multiple of the group's or row's mean square) keeps the
+// small ones from being ignored. Returns nullptr (unit weights) without importance, so that path is
+// untouched.
+const float* magnitude_weights(const float* imp, const float* x, int n, double sigma2, float* out) {
+  if (imp == nullptr) return nullptr;
+  for (int i = 0; i < n; ++i) {
+    out[i] = imp[i] * static_cast<float>(std::sqrt(sigma2 + static_cast<double>(x[i]) * x[i]));
+  }
+  return out;
+}
+
+// The same with sigma2 = factor * the block's own mean square: llama.cpp takes factor 2 for Q3_K, Q4_K,
+// Q5_K, IQ4_NL and IQ4_XS, 1 for Q2_K.
+const float* block_magnitude_weights(const QuantizeOptions& opt, const float* xb, int64_t b, int block,
+                                     double factor, float* out) {
+  const float* imp = block_weights(opt, b, block);
+  if (imp == nullptr) return nullptr;
+  return magnitude_weights(imp, xb, block, factor * mean_square(xb, block), out);
+}
+
 }  // namespace
 
 void quantize_f32(const float* x, float* y, int64_t n) {
@@ -395,11 +425,16 @@ void quantize_bf16(const float* x, uint16_t* y, int64_t n) {
   }
 }
 
+// Q4_0 and Q8_0 floor the magnitude weights with the row's mean square, as llama.cpp's Q4_0 does (its Q8_0
+// ignores the importance; here it is used the same way as Q4_0's).
 void quantize_q4_0(const float* x, BlockQ4_0* y, int64_t n, const QuantizeOptions& opt) {
+  const double sigma2 = opt.search && opt.importance ? mean_square(x, n) : 0;
   for (int64_t b = 0; b < n / kQK; ++b) {
     const float* xb = x + b * kQK;
     int q[kQK];
-    const float d = fit_scale(xb, block_weights(opt, b, kQK), kQK, -8, 7, q, opt.search);
+    float wbuf[kQK];
+    const float* w = magnitude_weights(block_weights(opt, b, kQK), xb, kQK, sigma2, wbuf);
+    const float d = fit_scale(xb, w, kQK, -8, 7, q, opt.search);
     y[b].d = scale_to_fp16(d);
     const float d16 = fp16_to_fp32(y[b].d);
     for (int j = 0; j < kQK; ++j) q[j] = requantize(xb[j], d16, 0, -8, 7) + 8;
@@ -408,10 +443,13 @@ void quantize_q4_0(const float* x, BlockQ4_0* y, int64_t n, const QuantizeOption
 }
 
 void quantize_q8_0(const float* x, BlockQ8_0* y, int64_t n, const QuantizeOptions& opt) {
+  const double sigma2 = opt.search && opt.importance ? mean_square(x, n) : 0;
   for (int64_t b = 0; b < n / kQK; ++b) {
     const float* xb = x + b * kQK;
     int q[kQK];
-    const float d = fit_scale(xb, block_weights(opt, b, kQK), kQK, -127, 127, q, opt.search);
+    float wbuf[kQK];
+    const float* w = magnitude_weights(block_weights(opt, b, kQK), xb, kQK, sigma2, wbuf);
+    const float d = fit_scale(xb, w, kQK, -127, 127, q, opt.search);
     y[b].d = scale_to_fp16(d);
     const float d16 = fp16_to_fp32(y[b].d);
     for (int j = 0; j < kQK; ++j) y[b].qs[j] = static_cast<int8_t>(requantize(xb[j], d16, 0, -127, 127));
@@ -456,7 +494,10 @@ void quantize_q8_k(const float* x, BlockQ8_K* y, int64_t n) {
 
 void quantize_q2_k(const float* x, BlockQ2_K* y, int64_t n, const QuantizeOptions& opt) {
   for (int64_t b = 0; b < n / kQK_K; ++b) {
-    const AffineK r = fit_affine_k(x + b * kQK_K, block_weights(opt, b, kQK_K), 16, 3, 15, opt.search);
+    const float* xb = x + b * kQK_K;
+    float wbuf[kQK_K];
+    const AffineK r =
+        fit_affine_k(xb, block_magnitude_weights(opt, xb, b, kQK_K, 1.0, wbuf), 16, 3, 15, opt.search);
     y[b].d = r.d;
     y[b].dmin = r.dmin;
     for (int k = 0; k < 16; ++k) y[b].scales[k] = static_cast<uint8_t>(r.ls[k] | (r.lm[k] << 4));
@@ -466,8 +507,10 @@ void quantize_q2_k(const float* x, BlockQ2_K* y, int64_t n, const QuantizeOption
 
 void quantize_q3_k(const float* x, BlockQ3_K* y, int64_t n, const QuantizeOptions& opt) {
   for (int64_t b = 0; b < n / kQK_K; ++b) {
-    const SymmetricK r =
-        fit_symmetric_k(x + b * kQK_K, block_weights(opt, b, kQK_K), -4, 3, -32, 31, opt.search);
+    const float* xb = x + b * kQK_K;
+    float wbuf[kQK_K];
+    const SymmetricK r = fit_symmetric_k(xb, block_magnitude_weights(opt, xb, b, kQK_K, 2.0, wbuf), -4, 3,
+                                         -32, 31, opt.search);
     y[b].d = r.d;
     std::memset(y[b].scales, 0, sizeof(y[b].scales));
     for (int k = 0; k < 16; ++k) {
@@ -487,7 +530,10 @@ void quantize_q3_k(const float* x, BlockQ3_K* y, int64_t n, const QuantizeOption
 
 void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n, const QuantizeOptions& opt) {
   for (int64_t b = 0; b < n / kQK_K; ++b) {
-    const AffineK r = fit_affine_k(x + b * kQK_K, block_weights(opt, b, kQK_K), 32, 15, 63, opt.search);
+    const float* xb = x + b * kQK_K;
+    float wbuf[kQK_K];
+    const AffineK r =
+        fit_affine_k(xb, block_magnitude_weights(opt, xb, b, kQK_K, 2.0, wbuf), 32, 15, 63, opt.search);
     y[b].d = r.d;
     y[b].dmin = r.dmin;
     pack_k_scales(r.ls, r.lm, y[b].scales);
@@ -501,7 +547,10 @@ void quantize_q4_k(const float* x, BlockQ4_K* y, int64_t n, const QuantizeOption
 
 void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n, const QuantizeOptions& opt) {
   for (int64_t b = 0; b < n / kQK_K; ++b) {
-    const AffineK r = fit_affine_k(x + b * kQK_K, block_weights(opt, b, kQK_K), 32, 31, 63, opt.search);
+    const float* xb = x + b * kQK_K;
+    float wbuf[kQK_K];
+    const AffineK r =
+        fit_affine_k(xb, block_magnitude_weights(opt, xb, b, kQK_K, 2.0, wbuf), 32, 31, 63, opt.search);
     y[b].d = r.d;
     y[b].dmin = r.dmin;
     pack_k_scales(r.ls, r.lm, y[b].scales);
@@ -516,6 +565,8 @@ void quantize_q5_k(const float* x, BlockQ5_K* y, int64_t n, const QuantizeOption
   }
 }
 
+// Importance alone, as in llama.cpp, whose Q6_K leaves the magnitude weighting out: at 6 bits trading
+// columns costs little plain error.
 void quantize_q6_k(const float* x, BlockQ6_K* y, int64_t n, const QuantizeOptions& opt) {
   for (int64_t b = 0; b < n / kQK_K; ++b) {
     const SymmetricK r =
@@ -537,7 +588,9 @@ void quantize_iq4_nl(const float* x, BlockIQ4_NL* y, int64_t n, const QuantizeOp
   for (int64_t b = 0; b < n / kQK; ++b) {
     const float* xb = x + b * kQK;
     int q[kQK];
-    y[b].d = scale_to_fp16(fit_iq4(xb, block_weights(opt, b, kQK), kQK, q, opt.search));
+    float wbuf[kQK];
+    const float* w = block_magnitude_weights(opt, xb, b, kQK, 2.0, wbuf);
+    y[b].d = scale_to_fp16(fit_iq4(xb, w, kQK, q, opt.search));
     const float d16 = fp16_to_fp32(y[b].d);
     for (int j = 0; j < kQK; ++j) q[j] = d16 == 0 ? nearest_iq4(0) : nearest_iq4(xb[j] / d16);
     for (int j = 0; j < kQK / 2; ++j) y[b].qs[j] = static_cast<uint8_t>(q[j] | (q[j + kQK / 2] << 4));
@@ -551,7 +604,8 @@ void quantize_iq4_xs(const float* x, BlockIQ4_XS* y, int64_t n, const QuantizeOp
   constexpr int kSub = 32, kGroups = kQK_K / kSub;
   for (int64_t b = 0; b < n / kQK_K; ++b) {
     const float* xb = x + b * kQK_K;
-    const float* wb = block_weights(opt, b, kQK_K);
+    float wbuf[kQK_K];
+    const float* wb = block_magnitude_weights(opt, xb, b, kQK_K, 2.0, wbuf);
     int q[kQK_K], ls[kGroups];
     float sc[kGroups], wsc[kGroups];
     for (int g = 0; g < kGroups; ++g) {

@@ -14,7 +14,9 @@ namespace onecard::quant {
 
 struct QuantizeOptions {
   // n non-negative weights, one per element of the row (for a matrix: per input column, the same for every
-  // row); the search minimizes sum(importance[i] * err[i]^2). nullptr weighs every element the same.
+  // row); the search minimizes sum(importance[i] * m[i] * err[i]^2), where m[i] = sqrt(sigma2 + x[i]^2)
+  // weighs the value's own magnitude as llama.cpp does (m = 1 for Q6_K; sigma2 per type in quantize.cpp).
+  // nullptr weighs every element the same.
   const float* importance = nullptr;
   // false: plain max-abs rounding (the scale maps the largest magnitude to the extreme level, and the scales
   // of the K formats are rounded the same way); importance is then ignored.

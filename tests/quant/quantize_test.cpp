@@ -206,6 +206,35 @@ TEST_P(RoundTrip, ImportanceLowersTheWeightedError) {
   EXPECT_LT(h1, h0);
 }
 
+// An importance vector shaped like a real imatrix: log-normal per column, with a few outlier columns 30x
+// above. Rows of odd lengths (in blocks) and odd row counts. The importance must lower the error it weighs
+// and may cost only a little plain error: weighing by the importance alone (as onecard did before) let the
+// search sacrifice a group's large values for an important column's small ones.
+TEST_P(RoundTrip, RealisticImportanceHelpsAndCostsLittlePlainError) {
+  const Case c = GetParam();
+  const int64_t block = gguf::traits(c.type).block_size;
+  for (const auto& [nrows, blocks] : {std::pair<int64_t, int64_t>{5, 3}, {3, 11}}) {
+    const int64_t n = blocks * block;
+    const std::vector<float> x = gaussian(nrows * n, static_cast<uint64_t>(7 * n + nrows));
+    const std::vector<float> g = gaussian(n, static_cast<uint64_t>(n + 1));
+    std::vector<float> w(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+      w[static_cast<size_t>(i)] = std::exp(g[static_cast<size_t>(i)]) * (i % 37 == 3 ? 30.0f : 1.0f);
+    }
+    QuantizeOptions weighted;
+    weighted.importance = w.data();
+    const std::vector<float> y0 = round_trip(c.type, x, nrows);
+    const std::vector<float> y1 = round_trip(c.type, x, nrows, weighted);
+    const double e0 = rel_rms(x, y0, w), e1 = rel_rms(x, y1, w);
+    const double p0 = rel_rms(x, y0), p1 = rel_rms(x, y1);
+    std::printf("%-6s %lld x %-5lld importance-weighted error %.4f%% -> %.4f%%, plain %.4f%% -> %.4f%%\n",
+                gguf::type_name(c.type).data(), static_cast<long long>(nrows), static_cast<long long>(n),
+                100 * e0, 100 * e1, 100 * p0, 100 * p1);
+    EXPECT_LT(e1, e0) << gguf::type_name(c.type);
+    EXPECT_LT(p1, 1.1 * p0) << gguf::type_name(c.type);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Types, RoundTrip, ::testing::ValuesIn(kCases),
                          [](const auto& p) { return std::string(gguf::type_name(p.param.type)); });
 
