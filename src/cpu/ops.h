@@ -15,6 +15,13 @@ void softmax_scalar(float* x, int64_t n);
 void softmax_avx2(float* x, int64_t n);
 void softmax_avx512(float* x, int64_t n);
 
+// In place: x[i] = exp(x[i] - shift), returning their sum; shift is at least the largest x (an online
+// softmax's running maximum). The best table's kernel, like softmax.
+float exp_sum(float* x, int64_t n, float shift);
+float exp_sum_scalar(float* x, int64_t n, float shift);
+float exp_sum_avx2(float* x, int64_t n, float shift);
+float exp_sum_avx512(float* x, int64_t n, float shift);
+
 // In place: gate[i] = silu(gate[i]) * up[i]. On AVX-512 CPUs the vector version, whose exp differs from
 // std::exp by a few units in the last place.
 void silu_mul(float* gate, const float* up, int64_t n);

@@ -57,4 +57,21 @@ ONECARD_AVX2 void softmax_avx2(float* x, int64_t n) {
   for (int64_t i = whole; i < n; ++i) x[i] *= 1.0f / total;
 }
 
+ONECARD_AVX2 float exp_sum_avx2(float* x, int64_t n, float shift) {
+  const int64_t whole = n / 8 * 8;
+  const __m256 s = _mm256_set1_ps(shift);
+  __m256 sum = _mm256_setzero_ps();
+  for (int64_t i = 0; i < whole; i += 8) {
+    const __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x + i), s));
+    sum = _mm256_add_ps(sum, e);
+    _mm256_storeu_ps(x + i, e);
+  }
+  float total = x86::hsum(sum);
+  for (int64_t i = whole; i < n; ++i) {
+    x[i] = _mm256_cvtss_f32(exp_nonpositive(_mm256_set1_ps(x[i] - shift)));
+    total += x[i];
+  }
+  return total;
+}
+
 }  // namespace onecard::cpu

@@ -62,4 +62,16 @@ ONECARD_AVX512 void softmax_avx512(float* x, int64_t n) {
   }
 }
 
+ONECARD_AVX512 float exp_sum_avx512(float* x, int64_t n, float shift) {
+  const __m512 s = _mm512_set1_ps(shift);
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+    const __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x + i), s));
+    sum = _mm512_mask_add_ps(sum, mask, sum, e);
+    _mm512_mask_storeu_ps(x + i, mask, e);
+  }
+  return _mm512_reduce_add_ps(sum);
+}
+
 }  // namespace onecard::cpu

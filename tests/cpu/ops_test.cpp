@@ -1,8 +1,9 @@
 // The AVX-512 SiLU(gate)·up against the scalar one (std::exp) on random values, odd lengths for the masked
 // tail, and the extremes where exp overflows or underflows; every table's softmax against the scalar one on
-// attention-like scores (a wide spread, so that the smallest weights underflow).
+// attention-like scores (a wide spread, so that the smallest weights underflow), and so is every exp_sum.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -50,6 +51,23 @@ TEST(Softmax, EveryTableMatchesTheScalarOne) {
         ASSERT_NEAR(got[i], want[i], 2e-6 * want[i] + 1e-37) << isa_name(isa) << " n " << n << " index " << i;
       }
       EXPECT_NEAR(total, 1.0, 1e-5) << isa_name(isa) << " n " << n;
+    }
+  }
+}
+
+TEST(ExpSum, EveryTableMatchesTheScalarOne) {
+  for (Isa isa : supported_isas()) {
+    for (int64_t n : {1, 7, 8, 17, 100, 4099}) {
+      std::vector<float> x = testing::gaussian(n, n + 11);
+      for (float& v : x) v *= 30.0f;
+      // A shift above the maximum, as an online softmax's running maximum from earlier blocks is.
+      const float shift = *std::max_element(x.begin(), x.end()) + 3.0f;
+      std::vector<float> want = x, got = x;
+      const float want_sum = exp_sum_scalar(want.data(), n, shift);
+      const float got_sum = kernels(isa).exp_sum(got.data(), n, shift);
+      for (int64_t i = 0; i < n; ++i)
+        ASSERT_NEAR(got[i], want[i], 2e-6 * want[i] + 1e-37) << isa_name(isa) << " n " << n << " index " << i;
+      EXPECT_NEAR(got_sum, want_sum, 2e-6 * want_sum) << isa_name(isa) << " n " << n;
     }
   }
 }

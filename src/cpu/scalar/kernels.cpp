@@ -23,6 +23,7 @@ KernelTable scalar_kernels() {
   k.latent_f32 = latent_scalar(false);
   k.latent_bf16 = latent_scalar(true);
   k.softmax = softmax_scalar;
+  k.exp_sum = exp_sum_scalar;
   return k;
 }
 

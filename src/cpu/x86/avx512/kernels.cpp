@@ -35,6 +35,7 @@ KernelTable avx512_kernels() {
   k.latent_f32 = latent_avx512(false);
   k.latent_bf16 = latent_avx512(true);
   k.softmax = softmax_avx512;
+  k.exp_sum = exp_sum_avx512;
   return k;
 }
 
