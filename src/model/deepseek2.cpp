@@ -24,6 +24,10 @@ struct DeepSeek2::Buffers {
   std::vector<int32_t> ids;
   std::vector<float> weights;
   std::vector<MlaScratch> threads;
+  // Of the absorbed runs split over their positions: each head group's latent queries (by HeadMerge) and
+  // parts (HeadTask::part).
+  std::vector<std::vector<float>> split_queries;
+  std::vector<LatentPartial> parts;
   MlaShape mla{};
   cpu::Rope rope;
   RoutingConfig routing;
@@ -282,6 +286,51 @@ void DeepSeek2::plan_runs(const BatchToken* batch, int n) {
   }
 }
 
+void DeepSeek2::plan_attention_tasks(const BatchToken* batch, int64_t page_tokens) {
+  // The expanded form goes head by head. An absorbed task takes a group of heads, which reads the cache rows
+  // it attends to once for all its heads: groups are as large as still gives every thread two tasks. A run
+  // of few tokens with a long context (decode) is split over its positions instead, in chunks of at least
+  // kMinChunk positions, so that each thread reads its share of the cache once with every head: the group's
+  // latent queries are made once beforehand, and its parts combined afterwards (finish_absorbed). Runs of
+  // many tokens are not split: a part holds count * heads * kv_lora floats.
+  constexpr int64_t kMinChunk = 128, kMaxSplitTokens = 8;
+  const int64_t H = hp_.n_head, want = 2 * static_cast<int64_t>(pool_->size());
+  int64_t absorbed_runs = 0;
+  for (const Run& r : runs_) absorbed_runs += r.expanded ? 0 : 1;
+  const int64_t per_run = absorbed_runs == 0 ? 1 : (want + absorbed_runs - 1) / absorbed_runs;
+  tasks_.clear();
+  merges_.clear();
+  int n_parts = 0;
+  for (int i = 0; i < static_cast<int>(runs_.size()); ++i) {
+    const Run& r = runs_[i];
+    if (r.expanded) {
+      for (int h = 0; h < H; ++h) tasks_.push_back({i, h, 1});
+      continue;
+    }
+    int64_t longest = 0;
+    for (int t = r.first; t < r.first + r.count; ++t) longest = std::max<int64_t>(longest, batch[t].pos + 1);
+    int64_t chunks = 1;
+    if (r.count <= kMaxSplitTokens)
+      chunks = std::clamp<int64_t>(per_run, 1, std::max<int64_t>(1, longest / kMinChunk));
+    const int64_t chunk_len = ((longest + chunks - 1) / chunks + page_tokens - 1) / page_tokens * page_tokens;
+    chunks = (longest + chunk_len - 1) / chunk_len;
+    const int64_t groups = std::clamp<int64_t>((per_run + chunks - 1) / chunks, 1, H);
+    const int64_t g = (H + groups - 1) / groups;
+    for (int64_t h = 0; h < H; h += g) {
+      const int heads = static_cast<int>(std::min(g, H - h));
+      if (chunks == 1) {
+        tasks_.push_back({i, static_cast<int>(h), heads});
+        continue;
+      }
+      const auto merge = static_cast<int>(merges_.size());
+      merges_.push_back({i, static_cast<int>(h), heads, n_parts, static_cast<int>(chunks)});
+      for (int64_t c = 0; c < chunks; ++c)
+        tasks_.push_back(
+            {i, static_cast<int>(h), heads, n_parts++, merge, c * chunk_len, (c + 1) * chunk_len});
+    }
+  }
+}
+
 void DeepSeek2::attention(int il, const BatchToken* batch, int n, const KvView& kv) {
   Buffers& b = *buf_;
   const LayerWeights& l = w_.layers[il];
@@ -322,19 +371,14 @@ void DeepSeek2::attention(int il, const BatchToken* batch, int n, const KvView& 
   }
   float* latents = observer_ && split ? b.olat.data() : nullptr;
 
-  // Absorbed runs take heads in groups that share each cache row while it is in L1: as many heads per group
-  // as still leave every thread two tasks, at most kMaxHeadGroup. The expanded form goes head by head.
-  constexpr int64_t kMaxHeadGroup = 16;
-  int64_t absorbed_runs = 0;
-  for (const Run& r : runs_) absorbed_runs += r.expanded ? 0 : 1;
-  const int64_t group =
-      std::clamp<int64_t>(H * absorbed_runs / (2 * static_cast<int64_t>(pool_->size())), 1, kMaxHeadGroup);
-  tasks_.clear();
-  for (int i = 0; i < static_cast<int>(runs_.size()); ++i) {
-    const int64_t step = runs_[i].expanded ? 1 : group;
-    for (int64_t h = 0; h < H; h += step)
-      tasks_.push_back({i, static_cast<int>(h), static_cast<int>(std::min(step, H - h))});
-  }
+  plan_attention_tasks(batch, kv.pages->page_tokens());
+  if (b.parts.size() < tasks_.size()) b.parts.resize(tasks_.size());
+  if (b.split_queries.size() < merges_.size()) b.split_queries.resize(merges_.size());
+  pool_->parallel_for(static_cast<int64_t>(merges_.size()), [&](int64_t i, int) {
+    const HeadMerge& m = merges_[i];
+    const Run& r = runs_[m.run];
+    latent_queries(b.mla, l, m.h0, m.heads, b.q.data() + r.first * H * qkd, r.count, b.split_queries[i]);
+  });
   pool_->parallel_for(static_cast<int64_t>(tasks_.size()), [&](int64_t i, int thread) {
     const HeadTask& task = tasks_[i];
     const Run& r = runs_[task.run];
@@ -342,10 +386,21 @@ void DeepSeek2::attention(int il, const BatchToken* batch, int n, const KvView& 
     float* out = b.attn.data() + r.first * H * v;
     if (r.expanded) {
       attend_expanded(b.mla, l, task.h0, q, batch + r.first, r.count, kv, il, out, b.threads[thread]);
-    } else {
+    } else if (task.part < 0) {
       attend_absorbed(b.mla, l, task.h0, task.heads, q, batch + r.first, r.count, kv, il, out,
                       b.threads[thread], latents == nullptr ? nullptr : latents + r.first * H * kvl);
+    } else {
+      attend_absorbed_part(b.mla, task.heads, b.split_queries[task.merge].data(), batch + r.first, r.count,
+                           kv, il, task.p0, task.p1, b.parts[task.part], b.threads[thread]);
     }
+  });
+  pool_->parallel_for(static_cast<int64_t>(merges_.size()), [&](int64_t i, int thread) {
+    const HeadMerge& m = merges_[i];
+    const Run& r = runs_[m.run];
+    finish_absorbed(b.mla, l, m.h0, m.heads, r.count,
+                    std::span<const LatentPartial>(b.parts.data() + m.first_part, m.n_parts),
+                    b.attn.data() + r.first * H * v, b.threads[thread],
+                    latents == nullptr ? nullptr : latents + r.first * H * kvl);
   });
 
   if (observer_) {

@@ -78,10 +78,20 @@ class DeepSeek2 {
   AttentionMode attention_mode_;
   ActivationObserver* observer_ = nullptr;
   std::vector<Run> runs_;
+  // Attention work of one step: heads [h0, h0 + heads) of a run, over all its positions (part < 0) or over
+  // [p0, p1) into partial `part` with the latent queries of `merge`; each merge combines a head group's
+  // n_parts partials from first_part on.
   struct HeadTask {
     int run, h0, heads;
+    int part = -1, merge = -1;
+    int64_t p0 = 0, p1 = 0;
+  };
+  struct HeadMerge {
+    int run, h0, heads, first_part, n_parts;
   };
   std::vector<HeadTask> tasks_;
+  std::vector<HeadMerge> merges_;
+  void plan_attention_tasks(const BatchToken* batch, int64_t page_tokens);
   struct Buffers;
   std::unique_ptr<Buffers> buf_;
 };

@@ -42,32 +42,51 @@ const float* cache_rows_f32(const KvView& kv, int layer, int seq, int64_t first,
   return dst;
 }
 
-// Calls f(rows, first, count) for each page of (layer, seq) holding positions [0, n_pos): `rows` points at
-// the page's first row, which holds position `first`.
-template <class F>
-void for_each_page(const KvView& kv, int layer, int seq, int64_t n_pos, F&& f) {
-  const int64_t page_tokens = kv.pages->page_tokens();
-  const std::span<const int32_t> table = kv.tables[seq];
-  for (int64_t first = 0, i = 0; first < n_pos; first += page_tokens, ++i) {
-    f(static_cast<const void*>(kv.pages->page(layer, table[i])), first, std::min(page_tokens, n_pos - first));
-  }
-}
+// Positions of a block whose rows stay in the L2 cache between their scores and their weighted sum.
+constexpr int64_t kLatentBlock = 128;
 
-// The latent-space queries of g heads (rows of `width`, qc) against positions [0, n_pos) of a sequence:
-// o[j] = softmax(scale * qc[j].rows) . c for each head j. Each page of the cache is multiplied with every
-// head's query while it is in cache, so a group of heads reads the sequence's cache from memory once instead
-// of once per head.
-void attend_latent(const KvView& kv, int layer, int seq, int64_t n_pos, const float* qc, int g, int64_t width,
-                   int64_t kvl, float scale, float* scores, float* o) {
+// Scores, online softmax and weighted rows of g latent-space queries qc (rows of `width`) over positions
+// [a, b) of (layer, seq), a block at a time: o, mx and sum (per head) carry the running state across blocks
+// and calls, as LatentPartial describes.
+void attend_range(const KvView& kv, int layer, int seq, int64_t a, int64_t b, const float* qc, int g,
+                  int64_t width, int64_t kvl, float scale, MlaScratch& sc, float* o, float* mx, float* sum) {
   const cpu::KernelTable& k = cpu::active_kernels();
-  const cpu::LatentKernels& lk = kv.pages->type() == KvType::kBF16 ? k.latent_bf16 : k.latent_f32;
-  for_each_page(kv, layer, seq, n_pos, [&](const void* rows, int64_t first, int64_t m) {
-    lk.scores(qc, g, width, rows, m, width, scale, scores + first, n_pos);
-  });
-  for (int j = 0; j < g; ++j) cpu::softmax(scores + j * n_pos, n_pos);
-  for_each_page(kv, layer, seq, n_pos, [&](const void* rows, int64_t first, int64_t m) {
-    lk.sum(scores + first, n_pos, g, rows, m, width, kvl, o, kvl);
-  });
+  const bool bf16 = kv.pages->type() == KvType::kBF16;
+  const cpu::LatentKernels& lk = bf16 ? k.latent_bf16 : k.latent_f32;
+  const size_t row_bytes = static_cast<size_t>(width) * (bf16 ? sizeof(uint16_t) : sizeof(float));
+  const int64_t page_tokens = kv.pages->page_tokens();
+  float* scores = sized(sc.scores, static_cast<size_t>(g * kLatentBlock));
+  for (int64_t start = a; start < b;) {
+    const int64_t end = std::min(b, start + kLatentBlock), n = end - start;
+    sc.piece_rows.clear();
+    sc.piece_len.clear();
+    for (int64_t pos = start; pos < end;) {
+      const int64_t slot = pos % page_tokens, m = std::min(page_tokens - slot, end - pos);
+      const void* rows =
+          static_cast<const uint8_t*>(kv.pages->page(layer, kv.tables[seq][pos / page_tokens])) +
+          static_cast<size_t>(slot) * row_bytes;
+      lk.scores(qc, g, width, rows, m, width, scale, scores + (pos - start), kLatentBlock);
+      sc.piece_rows.push_back(rows);
+      sc.piece_len.push_back(m);
+      pos += m;
+    }
+    for (int j = 0; j < g; ++j) {
+      float* sj = scores + j * kLatentBlock;
+      const float top = std::max(mx[j], *std::max_element(sj, sj + n));
+      if (top > mx[j]) {
+        // exp(-inf) = 0 for the first block: o and sum start at 0 either way.
+        const float rescale = std::exp(mx[j] - top);
+        for (int64_t c = 0; c < kvl; ++c) o[j * kvl + c] *= rescale;
+        sum[j] *= rescale;
+        mx[j] = top;
+      }
+      sum[j] += cpu::exp_sum(sj, n, mx[j]);
+    }
+    for (size_t i = 0, offset = 0; i < sc.piece_rows.size(); offset += sc.piece_len[i], ++i) {
+      lk.sum(scores + offset, kLatentBlock, g, sc.piece_rows[i], sc.piece_len[i], width, kvl, o, kvl);
+    }
+    start = end;
+  }
 }
 
 }  // namespace
@@ -94,13 +113,10 @@ bool prefer_expanded(const MlaShape& s, const BatchToken* tokens, int count) {
   return expanded < absorbed;
 }
 
-void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g, const float* q,
-                     const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
-                     MlaScratch& sc, float* latents) {
+void latent_queries(const MlaShape& s, const LayerWeights& l, int64_t h0, int g, const float* q, int count,
+                    std::vector<float>& out) {
   const int64_t width = s.width, kvl = s.kv_lora, qkd = s.nope + s.rope;
-  // Per token, the group's latent-space queries [q_lat | q_pe] one head after another, and their outputs.
-  float* qcat = sized(sc.qcat, static_cast<size_t>(count * g * width));
-  float* olat = sized(sc.olat, static_cast<size_t>(count * g * kvl));
+  float* qcat = sized(out, static_cast<size_t>(count * g * width));
   for (int j = 0; j < g; ++j) {
     const int64_t h = h0 + j;
     const float* qh = q + h * qkd;
@@ -116,17 +132,57 @@ void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g
                   static_cast<size_t>(s.rope) * sizeof(float));
     }
   }
+}
+
+void attend_absorbed_part(const MlaShape& s, int g, const float* qcat, const BatchToken* tokens, int count,
+                          const KvView& kv, int layer, int64_t p0, int64_t p1, LatentPartial& part,
+                          MlaScratch& sc) {
+  const int64_t width = s.width, kvl = s.kv_lora;
+  part.o.assign(static_cast<size_t>(count * g * kvl), 0.0f);
+  part.max.assign(static_cast<size_t>(count * g), -std::numeric_limits<float>::infinity());
+  part.sum.assign(static_cast<size_t>(count * g), 0.0f);
   for (int t = 0; t < count; ++t) {
-    const int64_t n_pos = tokens[t].pos + 1;
-    float* scores = sized(sc.scores, static_cast<size_t>(g * n_pos));
-    float* o = olat + t * g * kvl;
-    std::fill(o, o + g * kvl, 0.0f);
-    attend_latent(kv, layer, tokens[t].seq, n_pos, qcat + t * g * width, g, width, kvl, s.scale, scores, o);
-    if (latents != nullptr) std::copy(o, o + g * kvl, latents + (t * s.n_head + h0) * kvl);
+    const int64_t b = std::min<int64_t>(p1, tokens[t].pos + 1);
+    if (p0 >= b) continue;
+    attend_range(kv, layer, tokens[t].seq, p0, b, qcat + t * g * width, g, width, kvl, s.scale, sc,
+                 part.o.data() + t * g * kvl, part.max.data() + t * g, part.sum.data() + t * g);
+  }
+}
+
+void finish_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g, int count,
+                     std::span<const LatentPartial> parts, float* out, MlaScratch& sc, float* latents) {
+  const int64_t kvl = s.kv_lora;
+  float* olat = sized(sc.olat, static_cast<size_t>(count * g * kvl));
+  for (int64_t i = 0; i < count * g; ++i) {
+    float top = -std::numeric_limits<float>::infinity();
+    for (const LatentPartial& p : parts) top = std::max(top, p.max[i]);
+    double total = 0;
+    for (const LatentPartial& p : parts) total += p.sum[i] * std::exp(p.max[i] - top);
+    float* o = olat + i * kvl;
+    std::fill(o, o + kvl, 0.0f);
+    for (const LatentPartial& p : parts) {
+      if (p.sum[i] == 0) continue;
+      const auto w = static_cast<float>(std::exp(p.max[i] - top) / total);
+      const float* po = p.o.data() + i * kvl;
+      for (int64_t c = 0; c < kvl; ++c) o[c] += w * po[c];
+    }
+  }
+  if (latents != nullptr) {
+    for (int t = 0; t < count; ++t)
+      std::copy(olat + t * g * kvl, olat + (t + 1) * g * kvl, latents + (t * s.n_head + h0) * kvl);
   }
   for (int j = 0; j < g; ++j) {
     cpu::matmul_serial(l.uv[h0 + j], olat + j * kvl, g * kvl, count, out + (h0 + j) * s.v, s.out_stride());
   }
+}
+
+void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g, const float* q,
+                     const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
+                     MlaScratch& sc, float* latents) {
+  latent_queries(s, l, h0, g, q, count, sc.qcat);
+  attend_absorbed_part(s, g, sc.qcat.data(), tokens, count, kv, layer, 0, std::numeric_limits<int64_t>::max(),
+                       sc.part, sc);
+  finish_absorbed(s, l, h0, g, count, std::span<const LatentPartial>(&sc.part, 1), out, sc, latents);
 }
 
 void attend_expanded(const MlaShape& s, const LayerWeights& l, int64_t h, const float* q,

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -28,10 +29,21 @@ struct MlaShape {
   int64_t out_stride() const { return n_head * v; }            // one token's head outputs
 };
 
+// The absorbed form over part of each token's context, before the softmax is normalized: per token and head
+// the largest score seen (max), the sum of exp(score - max) (sum), and the cache rows weighted by those
+// exponentials (o, kv_lora floats per head). A long context split into such parts over threads is read from
+// memory once per group of heads, in parallel.
+struct LatentPartial {
+  std::vector<float> o, max, sum;  // count * g * kv_lora, count * g, count * g
+};
+
 // Per-thread buffers, grown on first use to the largest run seen (bounded by the batch size and, for the key
 // blocks of the expanded form, by a fixed block length).
 struct MlaScratch {
   std::vector<float> qcat, olat, scores, keys, values, latents, row_max, row_sum, acc;
+  std::vector<const void*> piece_rows;  // the cache pages of one block of positions
+  std::vector<int64_t> piece_len;
+  LatentPartial part;  // attend_absorbed's whole-context part
 };
 
 // Whether the expanded form costs fewer multiplications for this run of `count` tokens.
@@ -45,6 +57,19 @@ bool prefer_expanded(const MlaShape& s, const BatchToken* tokens, int count);
 void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g, const float* q,
                      const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
                      MlaScratch& scratch, float* latents = nullptr);
+// attend_absorbed in steps, for a context split over threads. The group's latent-space queries [q_lat | q_pe]
+// (count * g rows of `width`, token by token, head after head) into `qcat`; then the attention over
+// positions [p0, p1) of each token's context only (clipped to its pos + 1) into `part`.
+void latent_queries(const MlaShape& s, const LayerWeights& l, int64_t h0, int g, const float* q, int count,
+                    std::vector<float>& qcat);
+void attend_absorbed_part(const MlaShape& s, int g, const float* qcat, const BatchToken* tokens, int count,
+                          const KvView& kv, int layer, int64_t p0, int64_t p1, LatentPartial& part,
+                          MlaScratch& scratch);
+// The head outputs (and `latents`, as attend_absorbed writes them) from the parts of a split of every
+// token's positions [0, pos + 1).
+void finish_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g, int count,
+                     std::span<const LatentPartial> parts, float* out, MlaScratch& scratch,
+                     float* latents = nullptr);
 void attend_expanded(const MlaShape& s, const LayerWeights& l, int64_t h, const float* q,
                      const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
                      MlaScratch& scratch);

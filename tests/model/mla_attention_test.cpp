@@ -1,5 +1,6 @@
 // The two attention forms compute the same function: checked head by head on a golden model's weights and a
-// cache of random latents, over several key blocks and for both cache types and both MLA file layouts.
+// cache of random latents, over several key blocks and for both cache types and both MLA file layouts; and so
+// does the absorbed form split over positions into parts that are combined afterwards.
 #include "model/mla_attention.h"
 
 #include <algorithm>
@@ -57,6 +58,29 @@ TEST_P(MlaForms, AbsorbedEqualsExpanded) {
     }
     EXPECT_GT(norm, 0.0) << "groups of " << group;
     EXPECT_LE(std::sqrt(diff / norm), 1e-5) << "groups of " << group;
+  }
+  // Split over positions as decode splits a long context, then combined: page-aligned and unaligned cuts,
+  // a part some tokens see nothing of (positions past theirs), and the parts in reverse order.
+  const std::vector<std::vector<int64_t>> splits = {{0, 8, 24, kCtx}, {0, 5, 47, 50, kCtx}, {0, 1, kCtx}};
+  for (const std::vector<int64_t>& cuts : splits) {
+    std::vector<LatentPartial> parts(cuts.size() - 1);
+    std::vector<float> absorbed(expanded.size());
+    for (int64_t h = 0; h < s.n_head; h += 2) {
+      const int g = static_cast<int>(std::min<int64_t>(2, s.n_head - h));
+      std::vector<float> qcat;
+      latent_queries(s, l, h, g, q.data(), kQueries, qcat);
+      for (size_t c = 0; c + 1 < cuts.size(); ++c) {
+        attend_absorbed_part(s, g, qcat.data(), tokens.data(), kQueries, cache.view(), 0, cuts[c],
+                             cuts[c + 1], parts[parts.size() - 1 - c], scratch);
+      }
+      finish_absorbed(s, l, h, g, kQueries, parts, absorbed.data(), scratch);
+    }
+    double diff = 0, norm = 0;
+    for (size_t i = 0; i < absorbed.size(); ++i) {
+      diff += (absorbed[i] - expanded[i]) * (absorbed[i] - expanded[i]);
+      norm += absorbed[i] * absorbed[i];
+    }
+    EXPECT_LE(std::sqrt(diff / norm), 1e-5) << cuts.size() - 1 << " parts";
   }
 }
 
