@@ -174,9 +174,12 @@ Result<ConvertReport> convert_checkpoint(const std::string& hf_dir, const std::s
   if (name.empty()) name = fs::path(hf_dir).parent_path().filename().string();
   put_model_metadata(w, c, o.mapping, o.scheme, name);
   put_tokenizer_metadata(w, tok);
+  // The same context `onecard quantize` reads back from the file, so that both give a tensor one type.
+  const model::MixContext mix = model::mix_context(file_block_count(c, o.mapping), c.num_attention_heads,
+                                                   file_head_count_kv(c, o.mapping), false);
   for (const TensorMap& tm : maps) {
     const gguf::GgmlType type =
-        model::scheme_tensor_type(o.scheme, tm.name, tm.ne[0], static_cast<uint32_t>(tm.ne.size()));
+        model::scheme_tensor_type(o.scheme, tm.name, tm.ne[0], static_cast<uint32_t>(tm.ne.size()), mix);
     if (!quant::can_quantize(type))
       return make_error("no quantizer for {} (tensor '{}')", gguf::type_name(type), tm.name);
     ONECARD_TRY(w.add_tensor(tm.name, tm.ne, type));

@@ -2,6 +2,14 @@
 
 namespace onecard::convert {
 
+uint32_t file_block_count(const HfConfig& c, const MappingOptions& o) {
+  return c.num_hidden_layers + (o.keep_mtp ? c.num_nextn_predict_layers : 0);
+}
+
+uint32_t file_head_count_kv(const HfConfig& c, const MappingOptions& o) {
+  return o.mla == model::MlaLayout::kSplit ? 1 : c.num_attention_heads;
+}
+
 void put_model_metadata(gguf::Writer& w, const HfConfig& c, const MappingOptions& o,
                         model::WeightScheme scheme, const std::string& name) {
   using gguf::MetaValue;
@@ -13,7 +21,7 @@ void put_model_metadata(gguf::Writer& w, const HfConfig& c, const MappingOptions
 
   w.set("general.architecture", MetaValue::string("deepseek2"));
   w.set("general.name", MetaValue::string(name));
-  arch("block_count", MetaValue::u32(c.num_hidden_layers + n_mtp));
+  arch("block_count", MetaValue::u32(file_block_count(c, o)));
   if (n_mtp > 0) arch("nextn_predict_layers", MetaValue::u32(n_mtp));
   if (c.max_position_embeddings > 0) arch("context_length", MetaValue::u32(c.max_position_embeddings));
   arch("embedding_length", MetaValue::u32(c.hidden_size));
@@ -21,7 +29,7 @@ void put_model_metadata(gguf::Writer& w, const HfConfig& c, const MappingOptions
   arch("attention.head_count", MetaValue::u32(c.num_attention_heads));
   // The split (absorbed) convention describes the cache as one KV head of width kv_lora (+ rope for K); the
   // per-head sizes move to the *_mla keys.
-  arch("attention.head_count_kv", MetaValue::u32(split ? 1 : c.num_attention_heads));
+  arch("attention.head_count_kv", MetaValue::u32(file_head_count_kv(c, o)));
   arch("rope.freq_base", MetaValue::f32(c.rope_theta));
   arch("attention.layer_norm_rms_epsilon", MetaValue::f32(c.rms_norm_eps));
   arch("vocab_size", MetaValue::u32(c.vocab_size));

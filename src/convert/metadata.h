@@ -11,6 +11,11 @@
 
 namespace onecard::convert {
 
+// block_count and attention.head_count_kv as written: MTP layers count as blocks; the split convention has
+// one KV head.
+uint32_t file_block_count(const HfConfig& c, const MappingOptions& o);
+uint32_t file_head_count_kv(const HfConfig& c, const MappingOptions& o);
+
 void put_model_metadata(gguf::Writer& w, const HfConfig& c, const MappingOptions& o,
                         model::WeightScheme scheme, const std::string& name);
 

@@ -50,23 +50,6 @@ bool wants_imatrix(GgmlType t) {
   }
 }
 
-// What the mix rules need from the model's hyper-parameters; absent keys leave them unknown.
-MixContext mix_context(const gguf::File& in, bool imatrix) {
-  MixContext c;
-  c.imatrix = imatrix;
-  const auto arch = in.get<std::string>("general.architecture");
-  if (!arch.ok()) return c;
-  auto u32 = [&](const std::string& key) {
-    const auto v = in.get_or<uint32_t>(key, 0);
-    return v.ok() ? v.value() : 0u;
-  };
-  c.n_layer = u32(arch.value() + ".block_count");
-  const uint32_t heads = u32(arch.value() + ".attention.head_count");
-  const uint32_t kv_heads = u32(arch.value() + ".attention.head_count_kv");
-  if (heads > 0 && kv_heads > 0) c.n_gqa = heads / kv_heads;
-  return c;
-}
-
 // Matrices stacked in a tensor: 1 for a matrix, n_expert for [n_per_row, rows, n_expert].
 uint64_t matrices_of(const gguf::TensorInfo& t) {
   return t.n_dims >= 2 ? t.n_elements / (t.ne[0] * t.ne[1]) : 1;

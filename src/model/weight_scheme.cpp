@@ -223,6 +223,25 @@ GgmlType fit_row(GgmlType type, uint64_t ne0) {
   return ne0 % gguf::traits(fallback).block_size == 0 ? fallback : GgmlType::F16;
 }
 
+MixContext mix_context(uint32_t block_count, uint32_t head_count, uint32_t head_count_kv, bool imatrix) {
+  MixContext c;
+  c.n_layer = block_count;
+  if (head_count > 0 && head_count_kv > 0) c.n_gqa = head_count / head_count_kv;
+  c.imatrix = imatrix;
+  return c;
+}
+
+MixContext mix_context(const gguf::File& f, bool imatrix) {
+  const auto arch = f.get<std::string>("general.architecture");
+  if (!arch.ok()) return mix_context(0, 0, 0, imatrix);
+  auto u32 = [&](const std::string& key) {
+    const auto v = f.get_or<uint32_t>(arch.value() + "." + key, 0);
+    return v.ok() ? v.value() : 0u;
+  };
+  return mix_context(u32("block_count"), u32("attention.head_count"), u32("attention.head_count_kv"),
+                     imatrix);
+}
+
 GgmlType mix_tensor_type(WeightScheme s, std::string_view name, uint32_t n_dims, const MixContext& c) {
   if (stays_f32(name, n_dims)) return GgmlType::F32;
   const SchemeInfo& i = info(s);

@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "base/result.h"
+#include "gguf/file.h"
 #include "gguf/types.h"
 
 namespace onecard::model {
@@ -55,6 +56,13 @@ struct MixContext {
   uint32_t n_gqa = 1;    // attention heads per KV head (head_count / head_count_kv): 128 in split-MLA files
   bool imatrix = false;  // an importance matrix is used (IQ4_XS then upgrades fewer ffn_down)
 };
+
+// The context from a file's block_count, head_count and head_count_kv (0: absent). `onecard quantize` reads
+// them from its input, convert and gen from the values they write, so that the three give each tensor the
+// same type.
+MixContext mix_context(uint32_t block_count, uint32_t head_count, uint32_t head_count_kv, bool imatrix);
+// The same from the keys of file f (of its general.architecture), as `onecard quantize` reads them.
+MixContext mix_context(const gguf::File& f, bool imatrix);
 
 // The type the mix wants for tensor `name` of n_dims dimensions, before its rows are fitted.
 gguf::GgmlType mix_tensor_type(WeightScheme s, std::string_view name, uint32_t n_dims,

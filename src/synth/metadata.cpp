@@ -79,7 +79,7 @@ std::vector<std::pair<std::string, gguf::MetaValue>> build_metadata(const ModelS
   arch("attention.head_count", MetaValue::u32(s.n_head));
   // The split (absorbed) convention describes the cache as one KV head of width kv_lora (+ rope for K); the
   // per-head sizes move to the *_mla keys.
-  arch("attention.head_count_kv", MetaValue::u32(split ? 1 : s.n_head));
+  arch("attention.head_count_kv", MetaValue::u32(head_count_kv(s)));
   arch("rope.freq_base", MetaValue::f32(s.rope_base));
   arch("attention.layer_norm_rms_epsilon", MetaValue::f32(s.rms_eps));
   arch("vocab_size", MetaValue::u32(static_cast<uint32_t>(vocab.tokens.size())));

@@ -181,6 +181,10 @@ Result<model::MlaLayout> parse_mla(std::string_view name) {
   return make_error("unknown MLA convention '{}' (valid: combined, split)", name);
 }
 
+uint32_t head_count_kv(const ModelSpec& s) {
+  return s.mla == model::MlaLayout::kSplit ? 1 : s.n_head;
+}
+
 std::string_view mla_name(model::MlaLayout l) {
   return l == model::MlaLayout::kSplit ? "split" : "combined";
 }

@@ -62,6 +62,9 @@ struct ModelSpec {
   uint64_t seed = 42;
 };
 
+// attention.head_count_kv as written: the split convention has one KV head.
+uint32_t head_count_kv(const ModelSpec& s);
+
 struct Overrides {
   std::optional<uint32_t> layers;
   std::optional<uint32_t> dense_layers;

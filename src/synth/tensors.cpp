@@ -11,11 +11,14 @@ using gguf::GgmlType;
 
 class Planner {
  public:
-  explicit Planner(const ModelSpec& s) : s_(s) {}
+  // The same context `onecard quantize` reads back from the file, so that both give a tensor one type.
+  explicit Planner(const ModelSpec& s)
+      : s_(s), mix_(model::mix_context(s.n_layer, s.n_head, head_count_kv(s), false)) {}
 
   // A weight matrix: values ~ N(0, 1/fan_in), so that activations keep their scale through the layer.
   void weight(const std::string& name, std::vector<uint64_t> ne, uint64_t fan_in) {
-    const GgmlType type = model::scheme_tensor_type(s_.type, name, ne[0], static_cast<uint32_t>(ne.size()));
+    const GgmlType type =
+        model::scheme_tensor_type(s_.type, name, ne[0], static_cast<uint32_t>(ne.size()), mix_);
     add(name, std::move(ne), type, {0.0f, 1.0f / std::sqrt(static_cast<float>(fan_in))});
   }
   // RMSNorm gains near 1, as trained models have them; always F32 as in real files.
@@ -33,6 +36,7 @@ class Planner {
   }
 
   const ModelSpec& s_;
+  const model::MixContext mix_;
   std::vector<TensorPlan> out_;
 };
 

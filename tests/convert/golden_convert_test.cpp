@@ -18,6 +18,7 @@
 #include "converted.h"
 #include "gguf/file.h"
 #include "model/deepseek2.h"
+#include "model/weight_scheme.h"
 
 namespace onecard::convert {
 namespace test_support {
@@ -171,6 +172,26 @@ TEST(GoldenConvertLayout, WritesTheDeepseek2NamesShapesAndKeys) {
   EXPECT_EQ(f->get<float>("deepseek2.rope.scaling.factor").value(), 4.0f);
   EXPECT_EQ(f->get<uint32_t>("deepseek2.rope.scaling.original_context_length").value(), 64u);
   EXPECT_FLOAT_EQ(f->get<float>("deepseek2.rope.scaling.yarn_log_multiplier").value(), 0.1f);
+}
+
+// Convert must give every tensor the type `onecard quantize` would for the file it writes: the mix rules
+// depend on the layer count and the heads per KV head, which quantize reads back from the file's keys.
+TEST(GoldenConvertLayout, MixTypesAgreeWithQuantize) {
+  for (auto mla : {model::MlaLayout::kCombined, model::MlaLayout::kSplit}) {
+    auto f = gguf::File::open(converted("tiny-v3-fp8", "q4_k_m", mla));
+    ASSERT_TRUE(f.ok()) << f.error().message();
+    const model::MixContext ctx = model::mix_context(f.value(), false);
+    EXPECT_EQ(ctx.n_layer, 3u);
+    int layer_dependent = 0;
+    for (const gguf::TensorInfo& t : f->tensors()) {
+      const auto want =
+          model::scheme_tensor_type(model::WeightScheme::kQ4_K_M, t.name, t.ne[0], t.n_dims, ctx);
+      EXPECT_EQ(t.type, want) << t.name;
+      if (model::scheme_tensor_type(model::WeightScheme::kQ4_K_M, t.name, t.ne[0], t.n_dims) != want)
+        ++layer_dependent;
+    }
+    EXPECT_GT(layer_dependent, 0);  // else the check above would prove nothing
+  }
 }
 
 // As a user runs it: `onecard convert` then `onecard logits`.

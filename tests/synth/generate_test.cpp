@@ -12,6 +12,7 @@
 #include "common/test_paths.h"
 #include "gguf/file.h"
 #include "model/hparams.h"
+#include "model/weight_scheme.h"
 #include "synth/vocab.h"
 
 namespace onecard::synth {
@@ -196,6 +197,36 @@ TEST(SynthGenerate, EveryWeightType) {
     const std::string path = write(s, fmt::format("tiny-{}.gguf", model::scheme_name(wt)));
     check_file(s, path);
     std::filesystem::remove(path);
+  }
+}
+
+// `onecard gen` must give every tensor the type `onecard quantize` would for the file it writes: the mix
+// rules depend on the layer count (ffn_down and attn_v get more bits in some layers only) and the heads per
+// KV head, which quantize reads back from the file's keys.
+TEST(SynthGenerate, MixTypesAgreeWithQuantize) {
+  for (auto mla : {model::MlaLayout::kCombined, model::MlaLayout::kSplit}) {
+    for (auto wt : {WeightType::kQ4_K_M}) {  // the one mix gen draws
+      SCOPED_TRACE(fmt::format("{} {}", model::scheme_name(wt), mla_name(mla)));
+      Overrides o;
+      o.type = wt;
+      o.layers = 8;
+      o.mla = mla;
+      const ModelSpec s = spec_of("tiny", o);
+      const std::string path = write(s, fmt::format("tiny-mix-{}.gguf", model::scheme_name(wt)));
+      const auto f = gguf::File::open(path);
+      ASSERT_TRUE(f.ok()) << f.error().message();
+      const model::MixContext ctx = model::mix_context(f.value(), false);
+      EXPECT_EQ(ctx.n_layer, 8u);
+      int layer_dependent = 0;
+      for (const gguf::TensorInfo& t : f->tensors()) {
+        const GgmlType want = model::scheme_tensor_type(wt, t.name, t.ne[0], t.n_dims, ctx);
+        EXPECT_EQ(t.type, want) << t.name;
+        if (model::scheme_tensor_type(wt, t.name, t.ne[0], t.n_dims) != want) ++layer_dependent;
+      }
+      // Some tensor's type depends on the context, or the check above would prove nothing.
+      EXPECT_GT(layer_dependent, 0);
+      std::filesystem::remove(path);
+    }
   }
 }
 

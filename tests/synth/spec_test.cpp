@@ -130,9 +130,10 @@ TEST(SynthSpec, Q4KMTypePlanOnV3Slice) {
   EXPECT_EQ(t.at("output.weight").type, GgmlType::Q6_K);
   EXPECT_EQ(t.at("output_norm.weight").type, GgmlType::F32);
   EXPECT_EQ(t.at("blk.0.attn_q_a.weight").type, GgmlType::Q4_K);
-  EXPECT_EQ(t.at("blk.0.attn_kv_b.weight").type, GgmlType::Q6_K);
+  // Of the slice's two layers only the last gets the more-bits upgrade, as `onecard quantize` gives it.
+  EXPECT_EQ(t.at("blk.0.attn_kv_b.weight").type, GgmlType::Q4_K);
   EXPECT_EQ(t.at("blk.0.attn_output.weight").type, GgmlType::Q4_K);
-  EXPECT_EQ(t.at("blk.0.ffn_down.weight").type, GgmlType::Q6_K);
+  EXPECT_EQ(t.at("blk.0.ffn_down.weight").type, GgmlType::Q4_K);
   EXPECT_EQ(t.at("blk.0.ffn_up.weight").type, GgmlType::Q4_K);
   EXPECT_EQ(t.at("blk.1.ffn_down_exps.weight").type, GgmlType::Q6_K);
   EXPECT_EQ(t.at("blk.1.ffn_down_shexp.weight").type, GgmlType::Q6_K);
@@ -145,7 +146,7 @@ TEST(SynthSpec, Q4KMTypePlanOnV3Slice) {
   o.mla = model::MlaLayout::kSplit;
   const auto s = by_name(plan_tensors(spec_or_die("v3-slice", o)));
   EXPECT_EQ(s.at("blk.0.attn_k_b.weight").type, GgmlType::Q8_0);  // rows of 128: K-quant falls back
-  EXPECT_EQ(s.at("blk.0.attn_v_b.weight").type, GgmlType::Q6_K);
+  EXPECT_EQ(s.at("blk.0.attn_v_b.weight").type, GgmlType::Q4_K);
 }
 
 TEST(SynthSpec, FallbackRule) {
@@ -170,14 +171,17 @@ TEST(SynthSpec, EveryWeightTypeKeepsNormsRouterAndBiasF32) {
                   WeightType::kQ6_K, WeightType::kQ4_K_M}) {
     Overrides o;
     o.type = wt;
-    for (const auto& t : plan_tensors(spec_or_die("tiny", o))) {
+    const ModelSpec s = spec_or_die("tiny", o);
+    const model::MixContext ctx = model::mix_context(s.n_layer, s.n_head, head_count_kv(s), false);
+    for (const auto& t : plan_tensors(s)) {
       const bool keep_f32 = t.name.find("norm") != std::string::npos ||
                             t.name.find("ffn_gate_inp") != std::string::npos ||
                             t.name.find("exp_probs_b") != std::string::npos;
       if (keep_f32) {
         EXPECT_EQ(t.type, GgmlType::F32) << t.name;
       } else {
-        EXPECT_EQ(t.type, model::scheme_tensor_type(wt, t.name, t.ne[0], static_cast<uint32_t>(t.ne.size())))
+        EXPECT_EQ(t.type,
+                  model::scheme_tensor_type(wt, t.name, t.ne[0], static_cast<uint32_t>(t.ne.size()), ctx))
             << t.name;
       }
     }
