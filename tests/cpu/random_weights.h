@@ -1,5 +1,6 @@
-// Random weights in any format for kernel tests: Gaussian rows quantized where onecard has a quantizer,
-// otherwise random bytes with every scale field set to a finite, moderate fp16 value. Never zeros.
+// Random weights in any format for kernel tests: Gaussian rows quantized where onecard has a quantizer (but
+// IQ4_NL and IQ4_XS, whose scale codes should all be exercised), otherwise random bytes with every fp16 scale
+// field set to a finite, moderate value. Never zeros.
 #pragma once
 
 #include <cstdint>
