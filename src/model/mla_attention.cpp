@@ -232,14 +232,9 @@ void attend_expanded(const MlaShape& s, const LayerWeights& l, int64_t h, const 
       const float rescale = std::exp(row_max[t] - new_max);
       float* a = acc + t * v;
       for (int64_t i = 0; i < v; ++i) a[i] *= rescale;
-      float sum = row_sum[t] * rescale;
-      for (int64_t k = 0; k < visible; ++k) {
-        st[k] = std::exp(st[k] - new_max);
-        sum += st[k];
-      }
       std::fill(st + visible, st + nk, 0.0f);
       row_max[t] = new_max;
-      row_sum[t] = sum;
+      row_sum[t] = row_sum[t] * rescale + cpu::exp_sum(st, visible, new_max);
     }
     lk.sum(scores, kb, count, values, nk, v, v, acc, v);
   }
