@@ -2,6 +2,7 @@
 // block-scaled) as a deepseek2 GGUF in the weight type asked for.
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -38,7 +39,28 @@ int run_convert(const ConvertCliOptions& o) {
   if (!r.ok()) return fail(r.error());
   fmt::print(stderr, "onecard convert: {} -> {}: {} tensors, {} in {:.1f} s\n", o.in, o.out, r->tensors,
              human_bytes(r->bytes_out), r->seconds);
+  if (r->fp8_as_f16 > 0)
+    fmt::print(stderr,
+               "onecard convert: {} FP8 tensors written as F16 instead of BF16 (same size; their values "
+               "fit F16, which keeps them 8x more exactly)\n",
+               r->fp8_as_f16);
   return 0;
+}
+
+// The weight types from the scheme table, so that the list cannot go stale.
+std::string type_help() {
+  std::string help =
+      "Weight type or mix. Norms, biases and the router stay F32; rows that no block of the type "
+      "divides fall back (Q4_0, Q8_0, IQ4_NL or F16). Mixes follow llama-quantize:";
+  // bf16 is the one scheme convert applies differently from quantize (convert/output_type.h).
+  constexpr std::string_view kBf16 =
+      "every matrix BF16, except FP8 ones whose block scales show they fit F16 (every block's largest "
+      "value in 2^-14..4096): those F16, of the same size, whose 3 more mantissa bits keep the FP8 values "
+      "8x more exactly";
+  for (model::WeightScheme s : model::all_schemes())
+    help += fmt::format("\n  {:<7} {}", model::scheme_name(s),
+                        s == model::WeightScheme::kBF16 ? kBf16 : model::scheme_description(s));
+  return help;
 }
 
 }  // namespace
@@ -49,11 +71,7 @@ Runner add_convert(CLI::App& app) {
   cmd->add_option("input", o->in, "Checkpoint folder (config.json, *.safetensors, tokenizer.json)")
       ->required();
   cmd->add_option("-o,--output", o->out, "Destination GGUF")->required();
-  cmd->add_option(
-         "--type", o->type,
-         "f32, f16, bf16, q8_0, q4_0, q2_k, q3_k, q4_k, q5_k, q6_k or q4_k_m; norms and the router stay "
-         "F32")
-      ->capture_default_str();
+  cmd->add_option("--type", o->type, type_help())->capture_default_str();
   cmd->add_option("--mla", o->mla, "combined (attn_kv_b) or split (attn_k_b and attn_v_b)")
       ->capture_default_str();
   cmd->add_flag("--keep-mtp", o->keep_mtp, "Also convert the multi-token-prediction layers");

@@ -16,6 +16,7 @@
 #include "convert/dequant.h"
 #include "convert/hf_tokenizer.h"
 #include "convert/metadata.h"
+#include "convert/output_type.h"
 #include "gguf/writer.h"
 #include "quant/quantize.h"
 
@@ -177,18 +178,18 @@ Result<ConvertReport> convert_checkpoint(const std::string& hf_dir, const std::s
   // The same context `onecard quantize` reads back from the file, so that both give a tensor one type.
   const model::MixContext mix = model::mix_context(file_block_count(c, o.mapping), c.num_attention_heads,
                                                    file_head_count_kv(c, o.mapping), false);
+  ConvertReport report;
   for (const TensorMap& tm : maps) {
-    const gguf::GgmlType type =
-        model::scheme_tensor_type(o.scheme, tm.name, tm.ne[0], static_cast<uint32_t>(tm.ne.size()), mix);
-    if (!quant::can_quantize(type))
-      return make_error("no quantizer for {} (tensor '{}')", gguf::type_name(type), tm.name);
-    ONECARD_TRY(w.add_tensor(tm.name, tm.ne, type));
+    const TensorType t = output_type(ck, tm, o.scheme, mix);
+    if (!quant::can_quantize(t.type))
+      return make_error("no quantizer for {} (tensor '{}')", gguf::type_name(t.type), tm.name);
+    ONECARD_TRY(w.add_tensor(tm.name, tm.ne, t.type));
+    if (t.fp8_as_f16) ++report.fp8_as_f16;
   }
 
   // Written under a temporary name so that a failed or interrupted conversion never leaves a file that looks
   // complete.
   const std::string part = out_path + ".part";
-  ConvertReport report;
   Status st = w.open(part);
   if (st.ok()) st = write_all(ck, maps, w, o, report);
   std::error_code ec;

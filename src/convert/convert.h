@@ -15,7 +15,7 @@
 namespace onecard::convert {
 
 struct ConvertOptions {
-  model::WeightScheme scheme = model::WeightScheme::kBF16;
+  model::WeightScheme scheme = model::WeightScheme::kBF16;  // bf16: FP8 weights as F16 where they fit
   MappingOptions mapping;
   std::string pre;  // tokenizer.ggml.pre to write instead of recognising it ("" recognises)
   int n_threads = 0;
@@ -24,7 +24,8 @@ struct ConvertOptions {
 
 struct ConvertReport {
   uint64_t tensors = 0;
-  uint64_t bytes_out = 0;  // tensor data written
+  uint64_t bytes_out = 0;   // tensor data written
+  uint64_t fp8_as_f16 = 0;  // FP8 tensors asked for as BF16 and written as F16 (output_type.h)
   double seconds = 0;
 };
 

@@ -90,4 +90,21 @@ void read_row(const StTensor& t, const BlockScales& s, uint64_t r, uint64_t cols
   }
 }
 
+Fp8Range fp8_range(Dtype fp8, const StTensor& scales) {
+  const float format_max = fp8 == Dtype::kF8_E5M2 ? 57344.0f : 448.0f;
+  Fp8Range r;
+  for (uint64_t i = 0; i < scales.n_elements(); ++i) {
+    const float s = std::fabs(element(scales, i));
+    if (!std::isfinite(s)) {
+      r.finite = false;
+      continue;
+    }
+    if (s == 0.0f) continue;  // an all-zero block, exact in any type
+    const float m = s * format_max;
+    r.max_abs = std::max(r.max_abs, m);
+    r.min_block_max = r.min_block_max == 0.0f ? m : std::min(r.min_block_max, m);
+  }
+  return r;
+}
+
 }  // namespace onecard::convert

@@ -19,4 +19,14 @@ struct BlockScales {
 // Row r (of cols values; a 1-D tensor is one row) of `t` into out. The shapes were checked before.
 void read_row(const StTensor& t, const BlockScales& s, uint64_t r, uint64_t cols, float* out);
 
+// What the block scales alone say of an FP8 tensor's values, without reading its weights: a block's values
+// lie within its scale times the format's largest finite value (448 for e4m3, 57344 for e5m2). DeepSeek's
+// scales are a block's amax / 448, so the bound is the block's amax up to rounding.
+struct Fp8Range {
+  float max_abs = 0;        // the largest bound over all blocks
+  float min_block_max = 0;  // the smallest bound over the blocks with a nonzero scale (0: none)
+  bool finite = true;       // every scale is finite
+};
+Fp8Range fp8_range(Dtype fp8, const StTensor& scales);
+
 }  // namespace onecard::convert
