@@ -84,9 +84,13 @@ float fit_scale(const float* x, const float* w_in, int n, int lo, int hi, int* q
     return true;
   };
   attempt(plain_iscale);
+  // On a symmetric range (Q8_0's -127..127) the hi side's candidates are the lo side's negated: rounding
+  // and clamping are symmetric, so they give the negated levels and exactly the same score, which never
+  // wins a tie. Skipping them halves Q8_0's search and changes no output.
+  const bool hi_side = hi > 0 && lo != -hi;
   for (int k = -10; k <= 10; ++k) {
     if (lo < 0) attempt((static_cast<float>(lo) - 0.1f * static_cast<float>(k)) / mx);
-    if (hi > 0) attempt((static_cast<float>(hi) + 0.1f * static_cast<float>(k)) / mx);
+    if (hi_side) attempt((static_cast<float>(hi) + 0.1f * static_cast<float>(k)) / mx);
   }
   for (int it = 0; it < 4 && best_scale != 0; ++it) {
     if (!attempt(1.0f / best_scale)) break;

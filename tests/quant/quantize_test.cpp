@@ -294,6 +294,15 @@ TEST(Quantize, ActivationFormats) {
   EXPECT_LT(rel_rms(x, round_trip(GgmlType::Q8_1, x, 3)), 0.0065);
 }
 
+// Q8_0's levels are symmetric (-127..127), so its search tries only one side's scales (the other side's
+// are their negations, with the same error): the result for -x must then be exactly that for x, negated.
+TEST(Quantize, Q8_0IsSymmetric) {
+  std::vector<float> x = gaussian(9 * kQK, 21), neg(x.size());
+  for (size_t i = 0; i < x.size(); ++i) neg[i] = -x[i];
+  const std::vector<float> y = round_trip(GgmlType::Q8_0, x, 3), z = round_trip(GgmlType::Q8_0, neg, 3);
+  for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(z[i], -y[i]) << i;
+}
+
 TEST(Quantize, OutputDoesNotDependOnAlignment) {
   const int64_t n = 2 * kQK_K;
   const std::vector<float> x = gaussian(n, 4);
