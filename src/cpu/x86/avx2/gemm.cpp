@@ -1,4 +1,5 @@
-// The AVX2 batched kernel: 16 interleaved weight rows (two groups of 8) times up to 4 tokens per pass.
+// The AVX2 batched kernel: 16 interleaved weight rows (two groups of 8) times 3 tokens per pass (one group
+// times 1-3 tokens for the tails).
 #include "cpu/x86/avx2/gemm.h"
 
 #include <algorithm>
@@ -30,6 +31,7 @@ int int16_steps(const IntFormat& f) {
 struct Pass {
   const uint8_t* buf;            // this group's first unit
   size_t unit_bytes;             // one unit of one group
+  size_t group_span;             // from this group's units to the next group's
   int span;                      // units
   const uint8_t* act[kTokens];   // each token's activation levels for the first unit
   size_t act_stride;             // bytes from one unit's activation levels to the next
@@ -41,101 +43,119 @@ struct Pass {
 
 // SIGNED: levels biased by 128, multiplied as signed values with the sign trick. STEPS: vpmaddubsw results
 // summed in int16 before they are widened.
-template <int T, int SUB, int UNIT, bool AFFINE, bool SIGNED, int STEPS>
+// G: groups of 8 rows per pass (each broadcast activation then feeds G vpmaddubsw).
+template <int G, int T, int SUB, int UNIT, bool AFFINE, bool SIGNED, int STEPS>
 ONECARD_AVX2 void pass_kernel(const Pass& p) {
   constexpr int kSubs = UNIT / SUB, kSteps = SUB / 4;
   static_assert(kSteps % STEPS == 0);
   const __m256i ones = _mm256_set1_epi16(1);
   const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
-  __m256 acc[T];
-  for (int t = 0; t < T; ++t) acc[t] = p.first ? _mm256_setzero_ps() : _mm256_load_ps(p.y[t]);
+  __m256 acc[G][T];
+  for (int g = 0; g < G; ++g)
+    for (int t = 0; t < T; ++t)
+      acc[g][t] = p.first ? _mm256_setzero_ps() : _mm256_load_ps(p.y[t] + g * kLanes);
   for (int uu = 0; uu < p.span; ++uu) {
     const uint8_t* unit = p.buf + uu * p.unit_bytes;
-    const auto* s = reinterpret_cast<const float*>(unit + UNIT * kLanes);
-    const float* m = s + kSubs * kLanes;
     for (int b = 0; b < kSubs; ++b) {
-      __m256i dot[T];
-      for (int t = 0; t < T; ++t) {
-        dot[t] =
-            AFFINE || SIGNED
-                ? _mm256_setzero_si256()
-                : _mm256_set1_epi32(static_cast<int32_t>(quant::load_u32(p.sums[t] + (uu * kSubs + b) * 4)));
+      __m256i dot[G][T];
+      for (int g = 0; g < G; ++g) {
+        for (int t = 0; t < T; ++t) {
+          dot[g][t] = AFFINE || SIGNED ? _mm256_setzero_si256()
+                                       : _mm256_set1_epi32(static_cast<int32_t>(
+                                             quant::load_u32(p.sums[t] + (uu * kSubs + b) * 4)));
+        }
       }
       for (int k0 = 0; k0 < kSteps; k0 += STEPS) {
-        __m256i s16[T];
-        for (int t = 0; t < T; ++t) s16[t] = _mm256_setzero_si256();
+        __m256i s16[G][T];
+        for (int g = 0; g < G; ++g)
+          for (int t = 0; t < T; ++t) s16[g][t] = _mm256_setzero_si256();
         for (int k = k0; k < k0 + STEPS; ++k) {
           const int c = b * SUB + 4 * k;
-          __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(unit + c * kLanes));
-          __m256i sign_of = w;
-          if constexpr (SIGNED) {
-            sign_of = _mm256_xor_si256(w, bias);
-            w = _mm256_abs_epi8(sign_of);
+          __m256i w[G], sign_of[G];
+          for (int g = 0; g < G; ++g) {
+            w[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(unit + g * p.group_span + c * kLanes));
+            sign_of[g] = w[g];
+            if constexpr (SIGNED) {
+              sign_of[g] = _mm256_xor_si256(w[g], bias);
+              w[g] = _mm256_abs_epi8(sign_of[g]);
+            }
           }
           for (int t = 0; t < T; ++t) {
-            __m256i a =
+            const __m256i a =
                 _mm256_set1_epi32(static_cast<int32_t>(quant::load_u32(p.act[t] + uu * p.act_stride + c)));
-            if constexpr (SIGNED) a = _mm256_sign_epi8(a, sign_of);
-            const __m256i prod = _mm256_maddubs_epi16(w, a);
-            s16[t] = _mm256_add_epi16(s16[t], prod);
+            for (int g = 0; g < G; ++g) {
+              const __m256i ag = SIGNED ? _mm256_sign_epi8(a, sign_of[g]) : a;
+              s16[g][t] = _mm256_add_epi16(s16[g][t], _mm256_maddubs_epi16(w[g], ag));
+            }
           }
         }
-        for (int t = 0; t < T; ++t) dot[t] = _mm256_add_epi32(dot[t], _mm256_madd_epi16(s16[t], ones));
+        for (int g = 0; g < G; ++g)
+          for (int t = 0; t < T; ++t)
+            dot[g][t] = _mm256_add_epi32(dot[g][t], _mm256_madd_epi16(s16[g][t], ones));
       }
-      const __m256 sv = _mm256_load_ps(s + b * kLanes);
-      for (int t = 0; t < T; ++t) {
-        const __m256 scale = _mm256_mul_ps(sv, _mm256_set1_ps(p.da[t][uu]));
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[t]), scale, acc[t]);
-      }
-      if constexpr (AFFINE) {
-        const __m256 mv = _mm256_load_ps(m + b * kLanes);
+      for (int g = 0; g < G; ++g) {
+        const auto* s = reinterpret_cast<const float*>(unit + g * p.group_span + UNIT * kLanes);
+        const __m256 sv = _mm256_load_ps(s + b * kLanes);
         for (int t = 0; t < T; ++t) {
-          float asum;
-          std::memcpy(&asum, p.sums[t] + (uu * kSubs + b) * 4, 4);
-          acc[t] = _mm256_fmadd_ps(mv, _mm256_set1_ps(asum * p.da[t][uu]), acc[t]);
+          const __m256 scale = _mm256_mul_ps(sv, _mm256_set1_ps(p.da[t][uu]));
+          acc[g][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot[g][t]), scale, acc[g][t]);
+        }
+        if constexpr (AFFINE) {
+          const __m256 mv = _mm256_load_ps(s + kSubs * kLanes + b * kLanes);
+          for (int t = 0; t < T; ++t) {
+            float asum;
+            std::memcpy(&asum, p.sums[t] + (uu * kSubs + b) * 4, 4);
+            acc[g][t] = _mm256_fmadd_ps(mv, _mm256_set1_ps(asum * p.da[t][uu]), acc[g][t]);
+          }
         }
       }
     }
   }
-  for (int t = 0; t < T; ++t) _mm256_store_ps(p.y[t], acc[t]);
+  for (int g = 0; g < G; ++g)
+    for (int t = 0; t < T; ++t) _mm256_store_ps(p.y[t] + g * kLanes, acc[g][t]);
 }
 
 using PassFn = void (*)(const Pass&);
 
+// t tokens of one group, or (pair) of two neighbouring groups at once.
 template <int SUB, int UNIT, bool AFFINE, bool SIGNED, int STEPS>
-PassFn by_tokens(int t) {
+PassFn by_tokens(int t, bool pair) {
+  if (pair) return pass_kernel<2, kTokens, SUB, UNIT, AFFINE, SIGNED, STEPS>;
   switch (t) {
     case 1:
-      return pass_kernel<1, SUB, UNIT, AFFINE, SIGNED, STEPS>;
+      return pass_kernel<1, 1, SUB, UNIT, AFFINE, SIGNED, STEPS>;
     case 2:
-      return pass_kernel<2, SUB, UNIT, AFFINE, SIGNED, STEPS>;
+      return pass_kernel<1, 2, SUB, UNIT, AFFINE, SIGNED, STEPS>;
     default:
-      return pass_kernel<3, SUB, UNIT, AFFINE, SIGNED, STEPS>;
+      return pass_kernel<1, 3, SUB, UNIT, AFFINE, SIGNED, STEPS>;
   }
 }
 
 // The kernels of the formats there are: for each sub-block shape, the int16 step counts that occur.
 template <int SUB, int UNIT, bool AFFINE>
-PassFn by_steps(int steps, int t) {
+PassFn by_steps(int steps, int t, bool pair) {
   constexpr int kSteps = SUB / 4;
-  if (steps >= kSteps) return by_tokens<SUB, UNIT, AFFINE, false, kSteps>(t);
-  if (steps >= 4) return by_tokens<SUB, UNIT, AFFINE, false, 4>(t);
+  if (steps >= kSteps) return by_tokens<SUB, UNIT, AFFINE, false, kSteps>(t, pair);
+  if (steps >= 4) return by_tokens<SUB, UNIT, AFFINE, false, 4>(t, pair);
   if constexpr (!AFFINE) {
-    if (steps >= 2) return by_tokens<SUB, UNIT, false, false, 2>(t);
-    return by_tokens<SUB, UNIT, false, false, 1>(t);
+    if (steps >= 2) return by_tokens<SUB, UNIT, false, false, 2>(t, pair);
+    return by_tokens<SUB, UNIT, false, false, 1>(t, pair);
   }
   assert(false && "an affine format's levels fit 4 int16 steps");
   return nullptr;
 }
 
-PassFn pass_fn(const IntFormat& f, int t) {
+PassFn pass_fn(const IntFormat& f, int t, bool pair) {
   const int steps = int16_steps(f);
   if (f.zero == 128) {
-    return f.unit == 32 ? by_tokens<32, 32, false, true, 1>(t) : by_tokens<32, 256, false, true, 1>(t);
+    return f.unit == 32 ? by_tokens<32, 32, false, true, 1>(t, pair)
+                        : by_tokens<32, 256, false, true, 1>(t, pair);
   }
-  if (f.unit == 32) return f.affine ? by_steps<32, 32, true>(steps, t) : by_steps<32, 32, false>(steps, t);
-  if (f.sub == 32) return f.affine ? by_steps<32, 256, true>(steps, t) : by_steps<32, 256, false>(steps, t);
-  return f.affine ? by_steps<16, 256, true>(steps, t) : by_steps<16, 256, false>(steps, t);
+  if (f.unit == 32)
+    return f.affine ? by_steps<32, 32, true>(steps, t, pair) : by_steps<32, 32, false>(steps, t, pair);
+  if (f.sub == 32)
+    return f.affine ? by_steps<32, 256, true>(steps, t, pair) : by_steps<32, 256, false>(steps, t, pair);
+  return f.affine ? by_steps<16, 256, true>(steps, t, pair) : by_steps<16, 256, false>(steps, t, pair);
 }
 
 // This thread's buffer for one block's sums times `count` tokens, kGemmBlockRows floats per token, 32-byte
@@ -226,11 +246,14 @@ void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmT
       const int per_pass = static_cast<int>((next.count + passes - 1) / passes);
       Pass p{};
       p.unit_bytes = unit_bytes;
+      p.group_span = group_span;
       p.span = span;
       p.act_stride = act_stride;
       p.first = u0 == 0;
-      for (int g = 0; g < groups; ++g) {
+      for (int g = 0; g < groups;) {
         p.buf = buf + g * group_span;
+        // Both groups of a block in one pass where three tokens are there for them.
+        const bool pair = g + 1 < groups;
         for (int64_t t0 = 0; t0 < tokens.count; t0 += kTokens) {
           const int nt = static_cast<int>(std::min<int64_t>(kTokens, tokens.count - t0));
           for (int t = 0; t < nt; ++t) {
@@ -240,8 +263,18 @@ void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmT
             p.y[t] = acc + (t0 + t) * kGemmBlockRows + g * kLanes;
           }
           next.ask(per_pass);
-          pass_fn(f, nt)(p);
+          if (pair && nt < kTokens) {
+            // The token tail, one group at a time.
+            pass_fn(f, nt, false)(p);
+            p.buf += group_span;
+            for (int t = 0; t < nt; ++t) p.y[t] += kLanes;
+            pass_fn(f, nt, false)(p);
+            p.buf -= group_span;
+          } else {
+            pass_fn(f, nt, pair)(p);
+          }
         }
+        g += pair ? 2 : 1;
       }
     }
     for (int64_t t = 0; t < tokens.count; ++t) {
