@@ -19,13 +19,7 @@ void softmax(float* x, int64_t n) {
 }
 
 void softmax_scalar(float* x, int64_t n) {
-  const float mx = *std::max_element(x, x + n);
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    x[i] = std::exp(x[i] - mx);
-    sum += x[i];
-  }
-  const auto inv = static_cast<float>(1.0 / sum);
+  const float inv = 1.0f / exp_sum_scalar(x, n, *std::max_element(x, x + n));
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 

@@ -39,19 +39,7 @@ ONECARD_AVX2 void softmax_avx2(float* x, int64_t n) {
   float top = lanes[0];
   for (float v : lanes) top = std::max(top, v);
   for (int64_t i = whole; i < n; ++i) top = std::max(top, x[i]);
-  const __m256 topv = _mm256_set1_ps(top);
-  __m256 sum = _mm256_setzero_ps();
-  for (int64_t i = 0; i < whole; i += 8) {
-    const __m256 e = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(x + i), topv));
-    sum = _mm256_add_ps(sum, e);
-    _mm256_storeu_ps(x + i, e);
-  }
-  float total = x86::hsum(sum);
-  // The tail through the same polynomial, one lane used.
-  for (int64_t i = whole; i < n; ++i) {
-    x[i] = _mm256_cvtss_f32(exp_nonpositive(_mm256_set1_ps(x[i] - top)));
-    total += x[i];
-  }
+  const float total = exp_sum_avx2(x, n, top);
   const __m256 inv = _mm256_set1_ps(1.0f / total);
   for (int64_t i = 0; i < whole; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
   for (int64_t i = whole; i < n; ++i) x[i] *= 1.0f / total;

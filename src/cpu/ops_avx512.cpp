@@ -47,15 +47,8 @@ ONECARD_AVX512 void softmax_avx512(float* x, int64_t n) {
     const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
     mx = _mm512_mask_max_ps(mx, mask, mx, _mm512_maskz_loadu_ps(mask, x + i));
   }
-  const __m512 top = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
-  __m512 sum = _mm512_setzero_ps();
-  for (int64_t i = 0; i < n; i += 16) {
-    const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
-    const __m512 e = exp_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(mask, x + i), top));
-    sum = _mm512_mask_add_ps(sum, mask, sum, e);
-    _mm512_mask_storeu_ps(x + i, mask, e);
-  }
-  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+  const float total = exp_sum_avx512(x, n, _mm512_reduce_max_ps(mx));
+  const __m512 inv = _mm512_set1_ps(1.0f / total);
   for (int64_t i = 0; i < n; i += 16) {
     const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
     _mm512_mask_storeu_ps(x + i, mask, _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, x + i), inv));
