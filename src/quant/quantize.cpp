@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 
 #include "base/half.h"
 #include "quant/dequantize.h"
@@ -38,12 +39,8 @@ const float* usable_weights(const float* w, int n) {
   return sum > 0 ? w : nullptr;
 }
 
-// Chooses a scale d and levels q[i] in [lo, hi] with x[i] ≈ d * q[i], minimizing sum(w[i] (x[i] - d q[i])^2).
-// Plain mode maps the largest magnitude to the extreme level on its side (the wider one when both fit).
-// The search tries inverse scales around those mappings on both sides, refits d by least squares for each
-// level assignment, and then iterates rounding and refitting from the best one; the plain assignment is
-// among the candidates, so the search never does worse. Returns d (0 for an all-zero group, q then 0).
-float fit_scale(const float* x, const float* w_in, int n, int lo, int hi, int* q, bool search) {
+// The element of largest magnitude (0 for an all-zero group).
+float largest(const float* x, int n) {
   float amax = 0, mx = 0;
   for (int i = 0; i < n; ++i) {
     if (std::abs(x[i]) > amax) {
@@ -51,29 +48,28 @@ float fit_scale(const float* x, const float* w_in, int n, int lo, int hi, int* q
       mx = x[i];
     }
   }
-  if (amax < kTiny) {
-    std::fill(q, q + n, 0);
-    return 0;
-  }
-  const float plain_iscale =
-      (lo < 0 && -lo >= hi) ? static_cast<float>(lo) / mx : static_cast<float>(hi) / mx;
-  if (!search) {
-    for (int i = 0; i < n; ++i) q[i] = clamp_int(nearest(plain_iscale * x[i]), lo, hi);
-    return 1.0f / plain_iscale;
-  }
-  const float* w = usable_weights(w_in, n);
+  return mx;
+}
+
+// The least-squares search of a symmetric (signed-scale) fit: level index index(iscale * x) of value
+// value(index). Tries plain_iscale, then what `candidates` offers, then iterates rounding and refitting from
+// the best; the error of the refitted d is sum(w x^2) - sxq^2 / sqq, so the best assignment maximizes
+// sxq^2 / sqq. Leaves the best levels in q and returns its d, or nothing when every candidate rounded all
+// weighted elements to 0.
+template <class Index, class Value, class Candidates>
+std::optional<float> search_scale(const float* x, const float* w, int n, int* q, float plain_iscale,
+                                  Index index, Value value, Candidates candidates) {
   double best_score = -1;
   float best_scale = 0;
   int trial[kQK_K];
-  // The error of the refitted d is sum(w x^2) - sxq^2 / sqq, so the best assignment maximizes sxq^2 / sqq.
   auto attempt = [&](float iscale) {
     double sxq = 0, sqq = 0;
     for (int i = 0; i < n; ++i) {
-      const int t = clamp_int(nearest(iscale * x[i]), lo, hi);
+      const int t = index(iscale * x[i]);
       trial[i] = t;
-      const double wi = w ? w[i] : 1.0;
-      sxq += wi * x[i] * t;
-      sqq += wi * t * t;
+      const double wi = w ? w[i] : 1.0, v = value(t);
+      sxq += wi * x[i] * v;
+      sqq += wi * v * v;
     }
     if (sqq <= 0) return false;
     const double score = sxq * sxq / sqq;
@@ -84,22 +80,45 @@ float fit_scale(const float* x, const float* w_in, int n, int lo, int hi, int* q
     return true;
   };
   attempt(plain_iscale);
-  // On a symmetric range (Q8_0's -127..127) the hi side's candidates are the lo side's negated: rounding
-  // and clamping are symmetric, so they give the negated levels and exactly the same score, which never
-  // wins a tie. Skipping them halves Q8_0's search and changes no output.
-  const bool hi_side = hi > 0 && lo != -hi;
-  for (int k = -10; k <= 10; ++k) {
-    if (lo < 0) attempt((static_cast<float>(lo) - 0.1f * static_cast<float>(k)) / mx);
-    if (hi_side) attempt((static_cast<float>(hi) + 0.1f * static_cast<float>(k)) / mx);
-  }
+  candidates(attempt);
   for (int it = 0; it < 4 && best_scale != 0; ++it) {
     if (!attempt(1.0f / best_scale)) break;
   }
-  if (best_score < 0) {  // every candidate rounded all weighted elements to 0
-    for (int i = 0; i < n; ++i) q[i] = clamp_int(nearest(plain_iscale * x[i]), lo, hi);
-    return 1.0f / plain_iscale;
-  }
+  if (best_score < 0) return std::nullopt;
   return best_scale;
+}
+
+// Chooses a scale d and levels q[i] in [lo, hi] with x[i] ≈ d * q[i], minimizing sum(w[i] (x[i] - d q[i])^2).
+// Plain mode maps the largest magnitude to the extreme level on its side (the wider one when both fit).
+// The search tries inverse scales around those mappings on both sides, refits d by least squares for each
+// level assignment, and then iterates rounding and refitting from the best one; the plain assignment is
+// among the candidates, so the search never does worse. Returns d (0 for an all-zero group, q then 0).
+float fit_scale(const float* x, const float* w_in, int n, int lo, int hi, int* q, bool search) {
+  const float mx = largest(x, n);
+  if (std::abs(mx) < kTiny) {
+    std::fill(q, q + n, 0);
+    return 0;
+  }
+  const float plain_iscale =
+      (lo < 0 && -lo >= hi) ? static_cast<float>(lo) / mx : static_cast<float>(hi) / mx;
+  auto index = [&](float v) { return clamp_int(nearest(v), lo, hi); };
+  if (search) {
+    // On a symmetric range (Q8_0's -127..127) the hi side's candidates are the lo side's negated: rounding
+    // and clamping are symmetric, so they give the negated levels and exactly the same score, which never
+    // wins a tie. Skipping them halves Q8_0's search and changes no output.
+    const bool hi_side = hi > 0 && lo != -hi;
+    const std::optional<float> d = search_scale(
+        x, usable_weights(w_in, n), n, q, plain_iscale, index, [](int t) { return static_cast<double>(t); },
+        [&](auto& attempt) {
+          for (int k = -10; k <= 10; ++k) {
+            if (lo < 0) attempt((static_cast<float>(lo) - 0.1f * static_cast<float>(k)) / mx);
+            if (hi_side) attempt((static_cast<float>(hi) + 0.1f * static_cast<float>(k)) / mx);
+          }
+        });
+    if (d) return *d;
+  }
+  for (int i = 0; i < n; ++i) q[i] = index(plain_iscale * x[i]);
+  return 1.0f / plain_iscale;
 }
 
 // Chooses scale >= 0, min >= 0 and q[i] in [0, nmax] with x[i] ≈ scale * q[i] - min (the K formats store the
@@ -325,14 +344,8 @@ float iq4_level(int q) {
 // search tries inverse scales within about 15% of either mapping, refits d by least squares for each
 // assignment and iterates from the best. Returns d (0 for an all-zero group).
 float fit_iq4(const float* x, const float* w_in, int n, int* q, bool search) {
-  float amax = 0, mx = 0;
-  for (int i = 0; i < n; ++i) {
-    if (std::abs(x[i]) > amax) {
-      amax = std::abs(x[i]);
-      mx = x[i];
-    }
-  }
-  if (amax < kTiny) {
+  const float mx = largest(x, n);
+  if (std::abs(mx) < kTiny) {
     std::fill(q, q + n, nearest_iq4(0));
     return 0;
   }
@@ -341,36 +354,15 @@ float fit_iq4(const float* x, const float* w_in, int n, int* q, bool search) {
     for (int i = 0; i < n; ++i) q[i] = nearest_iq4(plain_iscale * x[i]);
     return 1.0f / plain_iscale;
   }
-  const float* w = usable_weights(w_in, n);
-  double best_score = -1;
-  float best_scale = 0;
-  int trial[kQK_K];
-  auto attempt = [&](float iscale) {
-    double sxq = 0, sqq = 0;
-    for (int i = 0; i < n; ++i) {
-      const int t = nearest_iq4(iscale * x[i]);
-      trial[i] = t;
-      const double wi = w ? w[i] : 1.0, v = iq4_level(t);
-      sxq += wi * x[i] * v;
-      sqq += wi * v * v;
-    }
-    if (sqq <= 0) return false;
-    const double score = sxq * sxq / sqq;
-    if (score <= best_score) return false;
-    best_score = score;
-    best_scale = static_cast<float>(sxq / sqq);
-    std::copy(trial, trial + n, q);
-    return true;
-  };
-  attempt(plain_iscale);
-  for (int k = -9; k <= 9; ++k) {
-    attempt((iq4_level(0) + 2.0f * static_cast<float>(k)) / mx);
-    attempt((iq4_level(15) + 2.0f * static_cast<float>(k)) / mx);
-  }
-  for (int it = 0; it < 4 && best_scale != 0; ++it) {
-    if (!attempt(1.0f / best_scale)) break;
-  }
-  return best_scale;
+  auto value = [](int t) { return static_cast<double>(iq4_level(t)); };
+  return search_scale(x, usable_weights(w_in, n), n, q, plain_iscale, nearest_iq4, value,
+                      [&](auto& attempt) {
+                        for (int k = -9; k <= 9; ++k) {
+                          attempt((iq4_level(0) + 2.0f * static_cast<float>(k)) / mx);
+                          attempt((iq4_level(15) + 2.0f * static_cast<float>(k)) / mx);
+                        }
+                      })
+      .value_or(0.0f);
 }
 
 const float* block_weights(const QuantizeOptions& opt, int64_t b, int block) {
