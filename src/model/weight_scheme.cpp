@@ -3,12 +3,17 @@
 #include <array>
 #include <cctype>
 #include <charconv>
+#include <regex>
 
 #include <fmt/format.h>
 
 #include "quant/quantize.h"
 
 namespace onecard::model {
+
+struct OverridePattern {
+  std::regex re;
+};
 namespace {
 
 using gguf::GgmlType;
@@ -266,7 +271,8 @@ Result<TypeOverride> parse_override(std::string_view rule) {
   TypeOverride o;
   o.rule = std::string(rule);
   try {
-    o.pattern = std::regex(std::string(regex), std::regex::ECMAScript);
+    o.pattern = std::make_shared<const OverridePattern>(
+        OverridePattern{std::regex(std::string(regex), std::regex::ECMAScript)});
   } catch (const std::regex_error& e) {
     return make_error("--override '{}': bad regex '{}': {}", rule, regex, e.what());
   }
@@ -284,7 +290,7 @@ Result<TypeOverride> parse_override(std::string_view rule) {
 std::optional<size_t> find_override(std::span<const TypeOverride> overrides, std::string_view name) {
   const std::string n(name);
   for (size_t i = 0; i < overrides.size(); ++i) {
-    if (std::regex_match(n, overrides[i].pattern)) return i;
+    if (std::regex_match(n, overrides[i].pattern->re)) return i;
   }
   return std::nullopt;
 }

@@ -5,8 +5,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
-#include <regex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -77,10 +77,14 @@ gguf::GgmlType scheme_tensor_type(WeightScheme s, std::string_view name, uint64_
 // not fit (rows not a multiple of 32) to F16.
 gguf::GgmlType fit_row(gguf::GgmlType type, uint64_t ne0);
 
+// The compiled REGEX of an override. Only weight_scheme.cpp includes <regex>: GCC 12 reports false
+// maybe-uninitialized warnings inside it in the sanitizer build, which that one file turns off.
+struct OverridePattern;
+
 // `--override REGEX=TYPE`: tensors whose whole name matches REGEX (ECMAScript) get TYPE.
 struct TypeOverride {
   std::string rule;  // as given, for messages
-  std::regex pattern;
+  std::shared_ptr<const OverridePattern> pattern;
   gguf::GgmlType type = gguf::GgmlType::F32;
 };
 // Fails naming the rule: no '=', an empty or malformed regex, an unknown type or one without a quantizer.
