@@ -42,6 +42,21 @@ const float* cache_rows_f32(const KvView& kv, int layer, int seq, int64_t first,
   return dst;
 }
 
+// One block of an online softmax: the running maximum mx moves up to the block's, the sum and the weighted
+// rows so far (acc, len floats) are rescaled to it, and the scores s[0, n) become their weights
+// exp(s - mx), added to the sum.
+void online_softmax_block(float* s, int64_t n, float& mx, float& sum, float* acc, int64_t len) {
+  const float top = std::max(mx, *std::max_element(s, s + n));
+  if (top > mx) {
+    // exp(-inf) = 0 for the first block: acc and sum start at 0 either way.
+    const float rescale = std::exp(mx - top);
+    for (int64_t c = 0; c < len; ++c) acc[c] *= rescale;
+    sum *= rescale;
+    mx = top;
+  }
+  sum += cpu::exp_sum(s, n, mx);
+}
+
 // Positions of a block whose rows stay in the L2 cache between their scores and their weighted sum.
 constexpr int64_t kLatentBlock = 128;
 
@@ -70,18 +85,8 @@ void attend_range(const KvView& kv, int layer, int seq, int64_t a, int64_t b, co
       sc.piece_len.push_back(m);
       pos += m;
     }
-    for (int j = 0; j < g; ++j) {
-      float* sj = scores + j * kLatentBlock;
-      const float top = std::max(mx[j], *std::max_element(sj, sj + n));
-      if (top > mx[j]) {
-        // exp(-inf) = 0 for the first block: o and sum start at 0 either way.
-        const float rescale = std::exp(mx[j] - top);
-        for (int64_t c = 0; c < kvl; ++c) o[j * kvl + c] *= rescale;
-        sum[j] *= rescale;
-        mx[j] = top;
-      }
-      sum[j] += cpu::exp_sum(sj, n, mx[j]);
-    }
+    for (int j = 0; j < g; ++j)
+      online_softmax_block(scores + j * kLatentBlock, n, mx[j], sum[j], o + j * kvl, kvl);
     for (size_t i = 0, offset = 0; i < sc.piece_rows.size(); offset += sc.piece_len[i], ++i) {
       lk.sum(scores + offset, kLatentBlock, g, sc.piece_rows[i], sc.piece_len[i], width, kvl, o, kvl);
     }
@@ -228,13 +233,8 @@ void attend_expanded(const MlaShape& s, const LayerWeights& l, int64_t h, const 
         std::fill(st, st + nk, 0.0f);
         continue;
       }
-      const float new_max = std::max(row_max[t], *std::max_element(st, st + visible));
-      const float rescale = std::exp(row_max[t] - new_max);
-      float* a = acc + t * v;
-      for (int64_t i = 0; i < v; ++i) a[i] *= rescale;
+      online_softmax_block(st, visible, row_max[t], row_sum[t], acc + t * v, v);
       std::fill(st + visible, st + nk, 0.0f);
-      row_max[t] = new_max;
-      row_sum[t] = row_sum[t] * rescale + cpu::exp_sum(st, visible, new_max);
     }
     lk.sum(scores, kb, count, values, nk, v, v, acc, v);
   }
