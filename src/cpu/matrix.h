@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "backend/tensor.h"
 #include "gguf/types.h"
 
 namespace onecard::cpu {
@@ -23,6 +24,11 @@ struct Matrix {
 inline Matrix make_matrix(gguf::GgmlType type, int64_t cols, int64_t rows, const void* data) {
   return Matrix{type, cols, rows, static_cast<size_t>(gguf::row_bytes(type, static_cast<uint64_t>(cols))),
                 static_cast<const uint8_t*>(data)};
+}
+
+// Matrix i of a backend weight on the CPU (an expert tensor holds n_mat of them).
+inline Matrix to_matrix(const backend::Weight& w, int64_t i = 0) {
+  return Matrix{w.type, w.cols, w.rows, w.row_bytes, w.data + static_cast<size_t>(i) * w.matrix_bytes()};
 }
 
 }  // namespace onecard::cpu

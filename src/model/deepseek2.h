@@ -1,6 +1,6 @@
-// The DeepSeek-V2/V3/R1 forward pass on the CPU: a batch of tokens, each of some sequence at some position,
-// in; logits of the tokens that ask for them out. Weights stay in the mapped file; every working buffer is
-// allocated at load.
+// The DeepSeek-V2/V3/R1 forward pass: a batch of tokens, each of some sequence at some position, in; logits
+// of the tokens that ask for them out. Every op goes through a backend (backend/backend.h); all of them run
+// on the CPU backend today. Weights stay in the mapped file; every working buffer is allocated at load.
 #pragma once
 
 #include <cstdint>
@@ -10,15 +10,20 @@
 
 #include "base/placement.h"
 #include "base/result.h"
-#include "base/thread_pool.h"
 #include "gguf/file.h"
 #include "model/activation_observer.h"
 #include "model/hparams.h"
 #include "model/kv_cache.h"
-#include "model/mla_attention.h"
 #include "model/weights.h"
 
+namespace onecard::cpu {
+class CpuBackend;
+}
+
 namespace onecard::model {
+
+using backend::attention_mode_name;
+using backend::AttentionMode;
 
 struct LoadOptions {
   int n_ctx = 4096;   // positions per sequence (capped at the model's training context when it has one)
@@ -40,7 +45,7 @@ class DeepSeek2 {
   const gguf::File& file() const { return file_; }
   int n_ctx() const { return n_ctx_; }
   int n_batch() const { return n_batch_; }
-  int n_threads() const { return pool_->size(); }
+  int n_threads() const;
   uint64_t repacked_bytes() const;  // experts repacked at load (LoadOptions)
 
   // Runs the batch over the cache rows `kv` maps each sequence to (writing the batch's own rows there);
@@ -57,13 +62,6 @@ class DeepSeek2 {
  private:
   DeepSeek2(gguf::File file, HParams hp, Weights w, const LoadOptions& o);
   void forward_step(const BatchToken* batch, int n, const KvView& kv, float* logits);
-  struct Run {
-    int first, count;
-    bool expanded;
-  };
-  void repack_experts();
-  void turn_uk();
-  void plan_runs(const BatchToken* batch, int n);
   void attention(int il, const BatchToken* batch, int n, const KvView& kv);
   void feed_forward(int il, int n);
   void observe(int il, const char* weight, const float* x, int64_t rows, int64_t cols, int64_t stride,
@@ -73,25 +71,10 @@ class DeepSeek2 {
   HParams hp_;
   Weights w_;
   int n_ctx_;
-  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<cpu::CpuBackend> cpu_;
   int n_batch_;
   AttentionMode attention_mode_;
   ActivationObserver* observer_ = nullptr;
-  std::vector<Run> runs_;
-  // Attention work of one step: heads [h0, h0 + heads) of a run, over all its positions (part < 0) or over
-  // [p0, p1) into partial `part` with the latent queries of `merge`; each merge combines a head group's
-  // n_parts partials from first_part on.
-  struct HeadTask {
-    int run, h0, heads;
-    int part = -1, merge = -1;
-    int64_t p0 = 0, p1 = 0;
-  };
-  struct HeadMerge {
-    int run, h0, heads, first_part, n_parts;
-  };
-  std::vector<HeadTask> tasks_;
-  std::vector<HeadMerge> merges_;
-  void plan_attention_tasks(const BatchToken* batch, int64_t page_tokens);
   struct Buffers;
   std::unique_ptr<Buffers> buf_;
 };

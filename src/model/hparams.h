@@ -5,12 +5,13 @@
 #include <cstdint>
 #include <string>
 
+#include "backend/backend.h"
 #include "base/result.h"
 #include "gguf/file.h"
 
 namespace onecard::model {
 
-enum class Gating { kSoftmax = 1, kSigmoid = 2 };
+using Gating = backend::Gating;
 
 // How the file stores the up-projection of the MLA latent to per-head K (no-RoPE part) and V.
 enum class MlaLayout {

@@ -1,55 +1,15 @@
 #include "model/kv_cache.h"
 
-#include <cstring>
-#include <new>
-
-#include "base/half.h"
-
 namespace onecard::model {
 
-std::string_view kv_type_name(KvType t) {
-  return t == KvType::kF32 ? "f32" : "bf16";
-}
-
-Result<KvType> kv_type_from_name(std::string_view name) {
-  if (name == "f32") return KvType::kF32;
-  if (name == "bf16") return KvType::kBF16;
-  return make_error("KV cache type '{}' is not one of f32, bf16", name);
-}
-
-KvPages::KvPages(const HParams& hp, int page_tokens, int n_pages, KvType type)
-    : n_layer_(static_cast<int>(hp.n_layer_decode())),
-      n_pages_(n_pages),
-      page_tokens_(page_tokens),
-      width_(static_cast<int>(hp.kv_cache_width())),
-      type_(type),
-      elem_(type == KvType::kF32 ? 4 : 2) {
-  page_row_bytes_ = static_cast<size_t>(page_tokens_) * width_ * elem_;
-  bytes_ = page_row_bytes_ * n_layer_ * n_pages_;
-  // calloc: the OS hands out zeroed pages lazily, so memory is touched only where sequences write.
-  data_.reset(static_cast<uint8_t*>(std::calloc(bytes_ > 0 ? bytes_ : 1, 1)));
-  if (data_ == nullptr) throw std::bad_alloc();
-}
-
-void KvPages::store(int layer, int page, int slot, const float* row) {
-  uint8_t* dst = data_.get() + offset(layer, page, slot);
-  if (type_ == KvType::kF32) {
-    std::memcpy(dst, row, static_cast<size_t>(width_) * 4);
-    return;
-  }
-  auto* out = reinterpret_cast<uint16_t*>(dst);
-  for (int i = 0; i < width_; ++i) out[i] = fp32_to_bf16(row[i]);
-}
-
-void KvPages::copy_rows(int src, int dst, int rows) {
-  const size_t n = static_cast<size_t>(rows) * width_ * elem_;
-  for (int l = 0; l < n_layer_; ++l) {
-    std::memcpy(data_.get() + offset(l, dst, 0), data_.get() + offset(l, src, 0), n);
-  }
+KvPages make_kv_pages(const HParams& hp, int page_tokens, int n_pages, KvType type) {
+  return KvPages(static_cast<int>(hp.n_layer_decode()), static_cast<int>(hp.kv_cache_width()), page_tokens,
+                 n_pages, type);
 }
 
 KvCache::KvCache(const HParams& hp, int n_seq, int n_ctx, KvType type, int page_tokens)
-    : pages_(hp, page_tokens, n_seq * ((n_ctx + page_tokens - 1) / page_tokens), type), n_ctx_(n_ctx) {
+    : pages_(make_kv_pages(hp, page_tokens, n_seq * ((n_ctx + page_tokens - 1) / page_tokens), type)),
+      n_ctx_(n_ctx) {
   const int per_seq = (n_ctx + page_tokens - 1) / page_tokens;
   tables_.resize(static_cast<size_t>(n_seq));
   view_.pages = &pages_;

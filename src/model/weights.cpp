@@ -29,22 +29,24 @@ class Binder {
   }
 
   // A matrix [cols, rows] or a stack of them [cols, rows, n].
-  Result<cpu::Matrix> matrix(const std::string& name, const Shape& shape) const {
+  Result<backend::Weight> matrix(const std::string& name, const Shape& shape) const {
     ONECARD_ASSIGN_OR_RETURN(const gguf::TensorInfo* t, find(name, shape));
     auto ok = cpu::check_matmul_type(t->type);
     if (!ok.ok()) return ok.error().with_context(fmt::format("{}: tensor '{}'", f_.path(), name));
-    return cpu::make_matrix(t->type, static_cast<int64_t>(shape[0]), static_cast<int64_t>(shape[1]), t->data);
+    return backend::make_weight(t->type, static_cast<int64_t>(shape[0]), static_cast<int64_t>(shape[1]),
+                                t->data, shape.size() > 2 ? static_cast<int64_t>(shape[2]) : 1);
   }
 
   // A vector used as float32: in place when stored so, converted once otherwise.
-  Result<const float*> vector(const std::string& name, uint64_t n) {
+  Result<backend::Vector> vector(const std::string& name, uint64_t n) {
     ONECARD_ASSIGN_OR_RETURN(const gguf::TensorInfo* t, find(name, {n}));
-    if (t->type == gguf::GgmlType::F32) return reinterpret_cast<const float*>(t->data);
+    const auto len = static_cast<int64_t>(n);
+    if (t->type == gguf::GgmlType::F32) return backend::Vector{reinterpret_cast<const float*>(t->data), len};
     auto buf = std::make_unique<float[]>(n);
-    auto ok = quant::dequantize_row(t->type, t->data, buf.get(), static_cast<int64_t>(n));
+    auto ok = quant::dequantize_row(t->type, t->data, buf.get(), len);
     if (!ok.ok()) return ok.error().with_context(fmt::format("{}: tensor '{}'", f_.path(), name));
     w_.converted.push_back(std::move(buf));
-    return w_.converted.back().get();
+    return backend::Vector{w_.converted.back().get(), len};
   }
 
   bool has(const std::string& name) const { return f_.tensor(name) != nullptr; }
@@ -53,14 +55,6 @@ class Binder {
   const gguf::File& f_;
   Weights& w_;
 };
-
-// Views one head's block of consecutive rows of a matrix.
-cpu::Matrix rows_of(const cpu::Matrix& m, int64_t first, int64_t count) {
-  cpu::Matrix r = m;
-  r.data = m.row(first);
-  r.rows = count;
-  return r;
-}
 
 Status bind_attention(Binder& b, const HParams& hp, const std::string& p, LayerWeights& l) {
   const uint64_t d = hp.n_embd, H = hp.n_head, nope = hp.qk_nope, rope = hp.qk_rope, v = hp.v_head;
@@ -75,24 +69,27 @@ Status bind_attention(Binder& b, const HParams& hp, const std::string& p, LayerW
   }
   ONECARD_ASSIGN_OR_RETURN(l.kv_a, b.matrix(p + "attn_kv_a_mqa.weight", {d, kvl + rope}));
   ONECARD_ASSIGN_OR_RETURN(l.kv_a_norm, b.vector(p + "attn_kv_a_norm.weight", kvl));
-  l.uk.resize(H);
-  l.uv.resize(H);
+  std::vector<backend::Weight>& uk = l.latent.uk;
+  std::vector<backend::Weight>& uv = l.latent.uv;
+  uk.resize(H);
+  uv.resize(H);
   if (hp.layout == MlaLayout::kSplit) {
-    ONECARD_ASSIGN_OR_RETURN(const cpu::Matrix k_b, b.matrix(p + "attn_k_b.weight", {nope, kvl, H}));
-    ONECARD_ASSIGN_OR_RETURN(const cpu::Matrix v_b, b.matrix(p + "attn_v_b.weight", {kvl, v, H}));
+    ONECARD_ASSIGN_OR_RETURN(const backend::Weight k_b, b.matrix(p + "attn_k_b.weight", {nope, kvl, H}));
+    ONECARD_ASSIGN_OR_RETURN(const backend::Weight v_b, b.matrix(p + "attn_v_b.weight", {kvl, v, H}));
     for (uint64_t h = 0; h < H; ++h) {
-      l.uk[h] = rows_of(k_b, static_cast<int64_t>(h * kvl), static_cast<int64_t>(kvl));
-      l.uv[h] = rows_of(v_b, static_cast<int64_t>(h * v), static_cast<int64_t>(v));
+      uk[h] = k_b.row_range(static_cast<int64_t>(h * kvl), static_cast<int64_t>(kvl));
+      uv[h] = v_b.row_range(static_cast<int64_t>(h * v), static_cast<int64_t>(v));
     }
-    l.uk_transposed = false;
+    l.latent.uk_transposed = false;
   } else {
     // Per head: qk_nope rows of K then v rows of V.
-    ONECARD_ASSIGN_OR_RETURN(const cpu::Matrix kv_b, b.matrix(p + "attn_kv_b.weight", {kvl, H * (nope + v)}));
+    ONECARD_ASSIGN_OR_RETURN(const backend::Weight kv_b,
+                             b.matrix(p + "attn_kv_b.weight", {kvl, H * (nope + v)}));
     for (uint64_t h = 0; h < H; ++h) {
-      l.uk[h] = rows_of(kv_b, static_cast<int64_t>(h * (nope + v)), static_cast<int64_t>(nope));
-      l.uv[h] = rows_of(kv_b, static_cast<int64_t>(h * (nope + v) + nope), static_cast<int64_t>(v));
+      uk[h] = kv_b.row_range(static_cast<int64_t>(h * (nope + v)), static_cast<int64_t>(nope));
+      uv[h] = kv_b.row_range(static_cast<int64_t>(h * (nope + v) + nope), static_cast<int64_t>(v));
     }
-    l.uk_transposed = true;
+    l.latent.uk_transposed = true;
   }
   ONECARD_ASSIGN_OR_RETURN(l.wo, b.matrix(p + "attn_output.weight", {H * v, d}));
   return {};
@@ -115,7 +112,6 @@ Status bind_ffn(Binder& b, const HParams& hp, uint32_t il, const std::string& p,
   ONECARD_ASSIGN_OR_RETURN(l.experts.gate, b.matrix(p + "ffn_gate_exps.weight", {d, ff, E}));
   ONECARD_ASSIGN_OR_RETURN(l.experts.up, b.matrix(p + "ffn_up_exps.weight", {d, ff, E}));
   ONECARD_ASSIGN_OR_RETURN(l.experts.down, b.matrix(p + "ffn_down_exps.weight", {ff, d, E}));
-  l.experts.n_expert = static_cast<int64_t>(E);
   if (hp.n_expert_shared > 0) {
     const uint64_t sff = ff * hp.n_expert_shared;
     ONECARD_ASSIGN_OR_RETURN(l.shared_gate, b.matrix(p + "ffn_gate_shexp.weight", {d, sff}));

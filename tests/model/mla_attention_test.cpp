@@ -1,7 +1,7 @@
 // The two attention forms compute the same function: checked head by head on a golden model's weights and a
 // cache of random latents, over several key blocks and for both cache types and both MLA file layouts; and so
 // does the absorbed form split over positions into parts that are combined afterwards.
-#include "model/mla_attention.h"
+#include "cpu/mla_attention.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,9 +10,21 @@
 
 #include "base/rng.h"
 #include "common/test_paths.h"
+#include "model/kv_cache.h"
+#include "model/weights.h"
 
 namespace onecard::model {
 namespace {
+
+using backend::MlaShape;
+using cpu::attend_absorbed;
+using cpu::attend_absorbed_part;
+using cpu::attend_expanded;
+using cpu::finish_absorbed;
+using cpu::latent_queries;
+using cpu::LatentPartial;
+using cpu::MlaScratch;
+using cpu::prefer_expanded;
 
 class MlaForms : public testing::TestWithParam<std::tuple<std::string, KvType>> {};
 
@@ -21,7 +33,7 @@ TEST_P(MlaForms, AbsorbedEqualsExpanded) {
   auto file = gguf::File::open(test::golden_dir() + "/models/" + name + ".gguf").value();
   const HParams hp = read_hparams(file).value();
   const Weights w = bind_weights(file, hp).value();
-  const LayerWeights& l = w.layers[0];
+  const cpu::LatentWeights l = cpu::latent_weights(w.layers[0].latent);
   MlaShape s{hp.n_head, hp.qk_nope,          hp.qk_rope,           hp.kv_lora_rank,
              hp.v_head, hp.kv_cache_width(), hp.attention_scale(), 16};
 

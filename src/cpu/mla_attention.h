@@ -13,21 +13,25 @@
 #include <string_view>
 #include <vector>
 
-#include "model/kv_cache.h"
-#include "model/weights.h"
+#include "backend/backend.h"
+#include "cpu/matrix.h"
 
-namespace onecard::model {
+namespace onecard::cpu {
 
-enum class AttentionMode { kAuto, kAbsorbed, kExpanded };
-std::string_view attention_mode_name(AttentionMode m);  // "auto", "absorbed", "expanded"
+using backend::BatchToken;
+using backend::KvView;
+using backend::MlaShape;
 
-struct MlaShape {
-  int64_t n_head, nope, rope, kv_lora, v, width;  // width = kv_lora + rope: one cache row
-  float scale;
-  int64_t key_block = 128;                                     // keys expanded at a time by the expanded form
-  int64_t q_stride() const { return n_head * (nope + rope); }  // one token's queries
-  int64_t out_stride() const { return n_head * v; }            // one token's head outputs
+// A layer's per-head up-projections as the CPU's attention reads them (backend::LatentProjections), plus
+// for combined files W_UK per head turned into kv_lora rows of qk_nope (F16; F32 when the file's is F32 or
+// BF16), so that decode's q_lat is a plain product instead of a row dequantized per step; uk_rows is empty
+// for split files, or where the copy was not made.
+struct LatentWeights {
+  std::vector<Matrix> uk, uv, uk_rows;
+  bool uk_transposed = false;
 };
+// Views of p's matrices, without turned rows.
+LatentWeights latent_weights(const backend::LatentProjections& p);
 
 // The absorbed form over part of each token's context, before the softmax is normalized: per token and head
 // the largest score seen (max), the sum of exp(score - max) (sum), and the cache rows weighted by those
@@ -54,24 +58,24 @@ bool prefer_expanded(const MlaShape& s, const BatchToken* tokens, int count);
 // (expanded) are written. The absorbed form takes a group of heads because they all read the same cache rows.
 // With `latents`, the absorbed form also stores each head's o_lat there (the run's first token's row of
 // n_head * kv_lora floats), for the activation observer.
-void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g, const float* q,
+void attend_absorbed(const MlaShape& s, const LatentWeights& l, int64_t h0, int g, const float* q,
                      const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
                      MlaScratch& scratch, float* latents = nullptr);
 // attend_absorbed in steps, for a context split over threads. The group's latent-space queries [q_lat | q_pe]
 // (count * g rows of `width`, token by token, head after head) into `qcat`; then the attention over
 // positions [p0, p1) of each token's context only (clipped to its pos + 1) into `part`.
-void latent_queries(const MlaShape& s, const LayerWeights& l, int64_t h0, int g, const float* q, int count,
+void latent_queries(const MlaShape& s, const LatentWeights& l, int64_t h0, int g, const float* q, int count,
                     std::vector<float>& qcat);
 void attend_absorbed_part(const MlaShape& s, int g, const float* qcat, const BatchToken* tokens, int count,
                           const KvView& kv, int layer, int64_t p0, int64_t p1, LatentPartial& part,
                           MlaScratch& scratch);
 // The head outputs (and `latents`, as attend_absorbed writes them) from the parts of a split of every
 // token's positions [0, pos + 1).
-void finish_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g, int count,
+void finish_absorbed(const MlaShape& s, const LatentWeights& l, int64_t h0, int g, int count,
                      std::span<const LatentPartial> parts, float* out, MlaScratch& scratch,
                      float* latents = nullptr);
-void attend_expanded(const MlaShape& s, const LayerWeights& l, int64_t h, const float* q,
+void attend_expanded(const MlaShape& s, const LatentWeights& l, int64_t h, const float* q,
                      const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
                      MlaScratch& scratch);
 
-}  // namespace onecard::model
+}  // namespace onecard::cpu

@@ -1,29 +1,17 @@
-#include "model/routing.h"
+#include "cpu/routing.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-namespace onecard::model {
+namespace onecard::cpu {
 
-RoutingConfig RoutingConfig::from(const HParams& hp, const float* bias) {
-  RoutingConfig c;
-  c.n_expert = static_cast<int>(hp.n_expert);
-  c.k = static_cast<int>(hp.n_expert_used);
-  c.n_group = static_cast<int>(hp.n_group);
-  c.n_group_used = static_cast<int>(hp.n_group_used);
-  c.gating = hp.gating;
-  c.normalize = hp.expert_weights_norm;
-  c.scale = hp.expert_weights_scale;
-  c.bias = bias;
-  return c;
-}
-
-void route(const RoutingConfig& cfg, const float* logits, int32_t* ids, float* weights, RoutingScratch& sc) {
+void route(const backend::RoutingConfig& cfg, const float* logits, int32_t* ids, float* weights,
+           RoutingScratch& sc) {
   const int E = cfg.n_expert;
   float* scores = sc.scores.data();  // unbiased: the weights come from these
   float* select = sc.select.data();  // what the choice is made on
-  if (cfg.gating == Gating::kSoftmax) {
+  if (cfg.gating == backend::Gating::kSoftmax) {
     const float mx = *std::max_element(logits, logits + E);
     double sum = 0;
     for (int e = 0; e < E; ++e) sum += scores[e] = std::exp(logits[e] - mx);
@@ -84,4 +72,4 @@ void route(const RoutingConfig& cfg, const float* logits, int32_t* ids, float* w
   for (int j = 0; j < cfg.k; ++j) weights[j] *= cfg.scale;
 }
 
-}  // namespace onecard::model
+}  // namespace onecard::cpu

@@ -1,10 +1,12 @@
-#include "model/routing.h"
+#include "cpu/routing.h"
 
 #include <cmath>
 
 #include <gtest/gtest.h>
 
-namespace onecard::model {
+namespace onecard::cpu {
+using backend::Gating;
+using backend::RoutingConfig;
 namespace {
 
 float sigmoid(float x) {
@@ -100,4 +102,4 @@ TEST(Routing, ChosenExpertsAreDistinct) {
 }
 
 }  // namespace
-}  // namespace onecard::model
+}  // namespace onecard::cpu

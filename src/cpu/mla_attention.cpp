@@ -1,4 +1,4 @@
-#include "model/mla_attention.h"
+#include "cpu/mla_attention.h"
 
 #include <algorithm>
 #include <cmath>
@@ -10,7 +10,7 @@
 #include "cpu/matmul_serial.h"
 #include "cpu/ops.h"
 
-namespace onecard::model {
+namespace onecard::cpu {
 namespace {
 
 template <class T>
@@ -24,7 +24,7 @@ const float* cache_rows_f32(const KvView& kv, int layer, int seq, int64_t first,
                             std::vector<float>& buf) {
   float* dst = sized(buf, static_cast<size_t>(n * width));
   const int64_t page_tokens = kv.pages->page_tokens();
-  const bool bf16 = kv.pages->type() == KvType::kBF16;
+  const bool bf16 = kv.pages->type() == backend::KvType::kBF16;
   for (int64_t pos = first; pos < first + n;) {
     const int64_t slot = pos % page_tokens;
     const int64_t m = std::min(page_tokens - slot, first + n - pos);
@@ -54,7 +54,7 @@ void online_softmax_block(float* s, int64_t n, float& mx, float& sum, float* acc
     sum *= rescale;
     mx = top;
   }
-  sum += cpu::exp_sum(s, n, mx);
+  sum += exp_sum(s, n, mx);
 }
 
 // Positions of a block whose rows stay in the L2 cache between their scores and their weighted sum.
@@ -65,9 +65,9 @@ constexpr int64_t kLatentBlock = 128;
 // and calls, as LatentPartial describes.
 void attend_range(const KvView& kv, int layer, int seq, int64_t a, int64_t b, const float* qc, int g,
                   int64_t width, int64_t kvl, float scale, MlaScratch& sc, float* o, float* mx, float* sum) {
-  const cpu::KernelTable& k = cpu::active_kernels();
-  const bool bf16 = kv.pages->type() == KvType::kBF16;
-  const cpu::LatentKernels& lk = bf16 ? k.latent_bf16 : k.latent_f32;
+  const KernelTable& k = active_kernels();
+  const bool bf16 = kv.pages->type() == backend::KvType::kBF16;
+  const LatentKernels& lk = bf16 ? k.latent_bf16 : k.latent_f32;
   const size_t row_bytes = static_cast<size_t>(width) * (bf16 ? sizeof(uint16_t) : sizeof(float));
   const int64_t page_tokens = kv.pages->page_tokens();
   float* scores = sized(sc.scores, static_cast<size_t>(g * kLatentBlock));
@@ -96,16 +96,12 @@ void attend_range(const KvView& kv, int layer, int seq, int64_t a, int64_t b, co
 
 }  // namespace
 
-std::string_view attention_mode_name(AttentionMode m) {
-  switch (m) {
-    case AttentionMode::kAbsorbed:
-      return "absorbed";
-    case AttentionMode::kExpanded:
-      return "expanded";
-    case AttentionMode::kAuto:
-      break;
-  }
-  return "auto";
+LatentWeights latent_weights(const backend::LatentProjections& p) {
+  LatentWeights l;
+  for (const backend::Weight& w : p.uk) l.uk.push_back(to_matrix(w));
+  for (const backend::Weight& w : p.uv) l.uv.push_back(to_matrix(w));
+  l.uk_transposed = p.uk_transposed;
+  return l;
 }
 
 bool prefer_expanded(const MlaShape& s, const BatchToken* tokens, int count) {
@@ -118,7 +114,7 @@ bool prefer_expanded(const MlaShape& s, const BatchToken* tokens, int count) {
   return expanded < absorbed;
 }
 
-void latent_queries(const MlaShape& s, const LayerWeights& l, int64_t h0, int g, const float* q, int count,
+void latent_queries(const MlaShape& s, const LatentWeights& l, int64_t h0, int g, const float* q, int count,
                     std::vector<float>& out) {
   const int64_t width = s.width, kvl = s.kv_lora, qkd = s.nope + s.rope;
   float* qcat = sized(out, static_cast<size_t>(count * g * width));
@@ -126,11 +122,11 @@ void latent_queries(const MlaShape& s, const LayerWeights& l, int64_t h0, int g,
     const int64_t h = h0 + j;
     const float* qh = q + h * qkd;
     if (!l.uk_rows.empty()) {
-      cpu::matmul_serial(l.uk_rows[h], qh, s.q_stride(), count, qcat + j * width, g * width);
+      matmul_serial(l.uk_rows[h], qh, s.q_stride(), count, qcat + j * width, g * width);
     } else if (l.uk_transposed) {
-      cpu::matmul_transposed_serial(l.uk[h], qh, s.q_stride(), count, qcat + j * width, g * width);
+      matmul_transposed_serial(l.uk[h], qh, s.q_stride(), count, qcat + j * width, g * width);
     } else {
-      cpu::matmul_serial(l.uk[h], qh, s.q_stride(), count, qcat + j * width, g * width);
+      matmul_serial(l.uk[h], qh, s.q_stride(), count, qcat + j * width, g * width);
     }
     for (int t = 0; t < count; ++t) {
       std::memcpy(qcat + (t * g + j) * width + kvl, qh + t * s.q_stride() + s.nope,
@@ -154,7 +150,7 @@ void attend_absorbed_part(const MlaShape& s, int g, const float* qcat, const Bat
   }
 }
 
-void finish_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g, int count,
+void finish_absorbed(const MlaShape& s, const LatentWeights& l, int64_t h0, int g, int count,
                      std::span<const LatentPartial> parts, float* out, MlaScratch& sc, float* latents) {
   const int64_t kvl = s.kv_lora;
   float* olat = sized(sc.olat, static_cast<size_t>(count * g * kvl));
@@ -177,11 +173,11 @@ void finish_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g
       std::copy(olat + t * g * kvl, olat + (t + 1) * g * kvl, latents + (t * s.n_head + h0) * kvl);
   }
   for (int j = 0; j < g; ++j) {
-    cpu::matmul_serial(l.uv[h0 + j], olat + j * kvl, g * kvl, count, out + (h0 + j) * s.v, s.out_stride());
+    matmul_serial(l.uv[h0 + j], olat + j * kvl, g * kvl, count, out + (h0 + j) * s.v, s.out_stride());
   }
 }
 
-void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g, const float* q,
+void attend_absorbed(const MlaShape& s, const LatentWeights& l, int64_t h0, int g, const float* q,
                      const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
                      MlaScratch& sc, float* latents) {
   latent_queries(s, l, h0, g, q, count, sc.qcat);
@@ -190,14 +186,14 @@ void attend_absorbed(const MlaShape& s, const LayerWeights& l, int64_t h0, int g
   finish_absorbed(s, l, h0, g, count, std::span<const LatentPartial>(&sc.part, 1), out, sc, latents);
 }
 
-void attend_expanded(const MlaShape& s, const LayerWeights& l, int64_t h, const float* q,
+void attend_expanded(const MlaShape& s, const LatentWeights& l, int64_t h, const float* q,
                      const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
                      MlaScratch& sc) {
   const int64_t width = s.width, nope = s.nope, rope = s.rope, v = s.v, qkd = nope + rope, kb = s.key_block;
   const int seq = tokens[0].seq;
   const int64_t n_keys = tokens[count - 1].pos + 1;
   const float* qh = q + h * qkd;
-  const cpu::LatentKernels& lk = cpu::active_kernels().latent_f32;
+  const LatentKernels& lk = active_kernels().latent_f32;
   // Keys as [K_nope | k_pe] rows, so that one product with the tokens' [q_nope | q_pe] gives the scores.
   float* keys = sized(sc.keys, static_cast<size_t>(kb * qkd));
   float* values = sized(sc.values, static_cast<size_t>(kb * v));
@@ -214,15 +210,15 @@ void attend_expanded(const MlaShape& s, const LayerWeights& l, int64_t h, const 
     const float* rows = cache_rows_f32(kv, layer, seq, k0, nk, width, sc.latents);
     // K_nope = W_UK c and V = W_UV c for this block of keys.
     if (l.uk_transposed) {
-      cpu::matmul_serial(l.uk[h], rows, width, nk, keys, qkd);
+      matmul_serial(l.uk[h], rows, width, nk, keys, qkd);
     } else {
-      cpu::matmul_transposed_serial(l.uk[h], rows, width, nk, keys, qkd);
+      matmul_transposed_serial(l.uk[h], rows, width, nk, keys, qkd);
     }
     for (int64_t k = 0; k < nk; ++k) {
       std::memcpy(keys + k * qkd + nope, rows + k * width + s.kv_lora,
                   static_cast<size_t>(rope) * sizeof(float));
     }
-    cpu::matmul_serial(l.uv[h], rows, width, nk, values, v);
+    matmul_serial(l.uv[h], rows, width, nk, values, v);
     lk.scores(qh, count, s.q_stride(), keys, nk, qkd, s.scale, scores, kb);
     // Online softmax: each token's sums so far rescaled to its new maximum, then the block's weights (zero
     // for the keys it may not see) added with the values in one product for all tokens.
@@ -245,4 +241,4 @@ void attend_expanded(const MlaShape& s, const LayerWeights& l, int64_t h, const 
   }
 }
 
-}  // namespace onecard::model
+}  // namespace onecard::cpu
