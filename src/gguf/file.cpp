@@ -43,7 +43,8 @@ std::string TensorInfo::shape_string() const {
 // that remain before anything is allocated for it.
 class Parser {
  public:
-  Parser(std::span<const uint8_t> bytes, const std::string& name) : b_(bytes), name_(name) {}
+  Parser(std::span<const uint8_t> bytes, const std::string& name, bool header_only)
+      : b_(bytes), name_(name), header_only_(header_only) {}
 
   Status run(File& f);
 
@@ -73,9 +74,12 @@ class Parser {
   Status check_alignment(File& f, uint64_t value_at);
   Status read_tensor_infos(File& f, uint64_t n_tensors);
   Status check_tensor_data(File& f);
+  // What a missing data section's error adds for a file that says it is header-only.
+  std::string header_only_note(const File& f) const;
 
   std::span<const uint8_t> b_;
   const std::string& name_;
+  const bool header_only_;
   uint64_t pos_ = 0;
 };
 
@@ -266,28 +270,53 @@ Status Parser::read_tensor_infos(File& f, uint64_t n_tensors) {
   return {};
 }
 
+std::string Parser::header_only_note(const File& f) const {
+  const Value* v = f.find(kHeaderOnlyKey);
+  if (v == nullptr) return "";
+  const auto set = v->as<bool>();
+  if (!set.ok() || !set.value()) return "";
+  return fmt::format(
+      "; this is a header-only file ({} is set, as `onecard gen --header-only` writes it): it has no "
+      "tensor data, so it cannot be loaded, only inspected (onecard inspect {} --plan)",
+      kHeaderOnlyKey, name_);
+}
+
 Status Parser::check_tensor_data(File& f) {
   const uint64_t al = f.alignment_;
   const uint64_t end_of_infos = pos_;
   f.data_offset_ = (end_of_infos + al - 1) / al * al;
   if (f.tensors_.empty()) return {};  // vocabulary-only files may end right after the header
-  if (f.data_offset_ > b_.size()) {
-    return fail_at(end_of_infos, "the data section would start at {}, past the end of the file ({} bytes)",
-                   f.data_offset_, b_.size());
+  bool missing = f.data_offset_ > b_.size();
+  if (missing && !header_only_) {
+    return fail_at(end_of_infos, "the data section would start at {}, past the end of the file ({} bytes){}",
+                   f.data_offset_, b_.size(), header_only_note(f));
   }
-  const uint64_t data_size = b_.size() - f.data_offset_;
+  const uint64_t data_size = missing ? 0 : b_.size() - f.data_offset_;
   for (auto& t : f.tensors_) {
     if (t.offset % al != 0) {
       return fail_at(t.info_offset, "tensor '{}': data offset {} is not a multiple of the alignment {}",
                      t.name, t.offset, al);
     }
     if (t.offset > data_size || t.n_bytes > data_size - t.offset) {
-      return fail_at(t.info_offset,
-                     "tensor '{}': {} bytes of data at offset {} extend past the end of the file "
-                     "(the data section holds {} bytes)",
-                     t.name, t.n_bytes, t.offset, data_size);
+      if (!header_only_) {
+        return fail_at(t.info_offset,
+                       "tensor '{}': {} bytes of data at offset {} extend past the end of the file "
+                       "(the data section holds {} bytes){}",
+                       t.name, t.n_bytes, t.offset, data_size, header_only_note(f));
+      }
+      // Unbounded by the file, the end must still be a number for the overlap check below.
+      if (t.n_bytes > std::numeric_limits<uint64_t>::max() - t.offset) {
+        return fail_at(t.info_offset, "tensor '{}': data offset {} plus {} bytes overflows", t.name, t.offset,
+                       t.n_bytes);
+      }
+      missing = true;
+      continue;
     }
     t.data = b_.data() + f.data_offset_ + t.offset;
+  }
+  if (missing) {
+    f.has_data_ = false;
+    for (auto& t : f.tensors_) t.data = nullptr;
   }
   std::vector<const TensorInfo*> by_offset;
   by_offset.reserve(f.tensors_.size());
@@ -347,21 +376,37 @@ Status Parser::run(File& f) {
   return check_tensor_data(f);
 }
 
-Result<File> File::parse(std::span<const uint8_t> bytes, std::string name) {
+Result<File> File::parse_bytes(std::span<const uint8_t> bytes, std::string name, bool header_only) {
   File f;
   f.bytes_ = bytes;
   f.name_ = std::move(name);
-  Parser p(bytes, f.name_);
+  Parser p(bytes, f.name_, header_only);
   ONECARD_TRY(p.run(f));
   return f;
 }
 
-Result<File> File::open(const std::string& path) {
+Result<File> File::open_file(const std::string& path, bool header_only) {
   ONECARD_ASSIGN_OR_RETURN(MappedFile map, MappedFile::open(path));
   auto owned = std::make_unique<MappedFile>(std::move(map));
-  ONECARD_ASSIGN_OR_RETURN(File f, parse(owned->bytes(), path));
+  ONECARD_ASSIGN_OR_RETURN(File f, parse_bytes(owned->bytes(), path, header_only));
   f.map_ = std::move(owned);
   return f;
+}
+
+Result<File> File::parse(std::span<const uint8_t> bytes, std::string name) {
+  return parse_bytes(bytes, std::move(name), false);
+}
+
+Result<File> File::parse_header(std::span<const uint8_t> bytes, std::string name) {
+  return parse_bytes(bytes, std::move(name), true);
+}
+
+Result<File> File::open(const std::string& path) {
+  return open_file(path, false);
+}
+
+Result<File> File::open_header(const std::string& path) {
+  return open_file(path, true);
 }
 
 const Value* File::find(std::string_view key) const {

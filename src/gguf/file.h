@@ -19,6 +19,9 @@ namespace onecard::gguf {
 
 inline constexpr uint32_t kDefaultAlignment = 32;
 inline constexpr uint32_t kMaxDims = 4;
+// Set (true) by `onecard gen --header-only` in a file that ends after its header: the shapes of a model too
+// big to write (DeepSeek-R1's 377 GiB), for planning. The normal open still refuses such a file, naming this.
+inline constexpr std::string_view kHeaderOnlyKey = "onecard.header_only";
 
 struct KeyValue {
   std::string_view key;
@@ -47,6 +50,15 @@ class File {
   static Result<File> open(const std::string& path);
   // Validates bytes owned by the caller, which must outlive the File; `name` is used in messages.
   static Result<File> parse(std::span<const uint8_t> bytes, std::string name);
+  // For inspection only: as open() and parse(), but tensor data may be missing (a header-only file, a
+  // truncated download). Then has_data() is false and every tensor's data is null; the header, tensor
+  // offsets and overlaps are checked as always.
+  static Result<File> open_header(const std::string& path);
+  static Result<File> parse_header(std::span<const uint8_t> bytes, std::string name);
+
+  // False only for a file opened by open_header()/parse_header() whose data section does not hold every
+  // tensor.
+  bool has_data() const { return has_data_; }
 
   const std::string& path() const { return name_; }
   uint32_t version() const { return version_; }
@@ -71,6 +83,8 @@ class File {
 
  private:
   friend class Parser;
+  static Result<File> parse_bytes(std::span<const uint8_t> bytes, std::string name, bool header_only);
+  static Result<File> open_file(const std::string& path, bool header_only);
   Error key_error(std::string_view key, const Error& e) const;
 
   std::unique_ptr<MappedFile> map_;  // null when parsing caller-owned bytes
@@ -79,6 +93,7 @@ class File {
   uint32_t version_ = 0;
   uint32_t alignment_ = kDefaultAlignment;
   uint64_t data_offset_ = 0;
+  bool has_data_ = true;
   std::vector<KeyValue> kvs_;
   std::vector<TensorInfo> tensors_;
   std::unordered_map<std::string_view, size_t> kv_index_;

@@ -2,12 +2,14 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <vector>
 
 #include "base/mmap.h"
 #include "common/test_paths.h"
 #include "gguf/file.h"
+#include "gguf/writer.h"
 
 namespace onecard::gguf {
 namespace {
@@ -152,6 +154,99 @@ TEST(Reader, MissingFileNamesThePath) {
   auto f = File::open("/nonexistent/model.gguf");
   ASSERT_FALSE(f.ok());
   EXPECT_NE(f.error().message().find("/nonexistent/model.gguf"), std::string::npos);
+}
+
+// Two tensors declared, their data absent: what `onecard gen --header-only` writes, with or without its key.
+std::vector<uint8_t> header_only(bool marked) {
+  Writer w;
+  w.set("general.name", MetaValue::string("shapes"));
+  if (marked) w.set(std::string(kHeaderOnlyKey), MetaValue::boolean(true));
+  EXPECT_TRUE(w.add_tensor("a", {64, 2}, GgmlType::F32).ok());
+  EXPECT_TRUE(w.add_tensor("b", {32}, GgmlType::F16).ok());
+  return w.header_bytes();
+}
+
+TEST(HeaderOnly, TheNormalOpenRefusesMissingDataAsBefore) {
+  auto f = File::parse(header_only(false), "mem");
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.error().message().find("mem: offset "), 0u) << f.error().message();
+  EXPECT_NE(
+      f.error().message().find("tensor 'a': 512 bytes of data at offset 0 extend past the end of the file "
+                               "(the data section holds 0 bytes)"),
+      std::string::npos)
+      << f.error().message();
+  EXPECT_EQ(f.error().message().find("header-only"), std::string::npos) << f.error().message();
+}
+
+TEST(HeaderOnly, TheNormalOpenSaysAMarkedFileCanOnlyBeInspected) {
+  auto f = File::parse(header_only(true), "r1.gguf");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(
+      f.error().message().find("extend past the end of the file (the data section holds 0 bytes); this is "
+                               "a header-only file (onecard.header_only is set"),
+      std::string::npos)
+      << f.error().message();
+  EXPECT_NE(f.error().message().find("it cannot be loaded, only inspected (onecard inspect r1.gguf --plan)"),
+            std::string::npos)
+      << f.error().message();
+}
+
+TEST(HeaderOnly, TheHeaderModeReadsShapesWithoutData) {
+  for (bool marked : {false, true}) {
+    const auto bytes = header_only(marked);
+    auto f = File::parse_header(bytes, "mem");
+    ASSERT_TRUE(f.ok()) << f.error().message();
+    EXPECT_FALSE(f->has_data());
+    ASSERT_EQ(f->tensors().size(), 2u);
+    EXPECT_EQ(f->tensor("a")->n_bytes, 512u);
+    EXPECT_EQ(f->tensor("b")->offset, 512u);
+    EXPECT_EQ(f->tensor("a")->data, nullptr);
+    EXPECT_EQ(f->tensor("b")->data, nullptr);
+    EXPECT_EQ(f->get<std::string>("general.name").value(), "shapes");
+  }
+  // Part of the data present is still no data: no tensor may be read from a half file.
+  auto bytes = header_only(false);
+  bytes.resize(bytes.size() + 512);
+  auto f = File::parse_header(bytes, "mem");
+  ASSERT_TRUE(f.ok()) << f.error().message();
+  EXPECT_FALSE(f->has_data());
+  EXPECT_EQ(f->tensor("a")->data, nullptr);
+}
+
+TEST(HeaderOnly, TheHeaderModeOfACompleteFileHasItsData) {
+  const std::string path = test::golden_dir() + "/models/tiny-v3-f32.gguf";
+  auto full = File::open(path);
+  auto header = File::open_header(path);
+  ASSERT_TRUE(full.ok() && header.ok());
+  EXPECT_TRUE(header->has_data());
+  EXPECT_TRUE(full->has_data());
+  ASSERT_EQ(header->tensors().size(), full->tensors().size());
+  EXPECT_EQ(header->tensors()[0].data - header->bytes().data(),
+            full->tensors()[0].data - full->bytes().data());
+}
+
+TEST(HeaderOnly, TheHeaderModeStillChecksOffsets) {
+  Writer w;
+  ASSERT_TRUE(w.add_tensor("a", {64}, GgmlType::F32).ok());
+  ASSERT_TRUE(w.add_tensor("b", {64}, GgmlType::F32).ok());
+  std::vector<uint8_t> infos = w.header_bytes();
+  // Magic, version and counts (24 bytes), then two infos of name (8 + 1), dims (4), ne (8), type (4) and
+  // offset (8): b's offset is the last 8 bytes before the padding.
+  constexpr size_t end_of_infos = 24 + 2 * (8 + 1 + 4 + 8 + 4 + 8);
+  const uint64_t overlap = 128;
+  std::memcpy(infos.data() + end_of_infos - 8, &overlap, 8);
+  auto f = File::parse_header(infos, "mem");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.error().message().find("tensor 'b' (data [128, 384)) overlaps tensor 'a' (data [0, 256))"),
+            std::string::npos)
+      << f.error().message();
+  const uint64_t misaligned = 260;
+  std::memcpy(infos.data() + end_of_infos - 8, &misaligned, 8);
+  f = File::parse_header(infos, "mem");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.error().message().find("data offset 260 is not a multiple of the alignment 32"),
+            std::string::npos)
+      << f.error().message();
 }
 
 }  // namespace
