@@ -270,12 +270,10 @@ Result<TypeOverride> parse_override(std::string_view rule) {
   if (regex.empty()) return make_error("--override '{}': the regex before '=' is empty", rule);
   TypeOverride o;
   o.rule = std::string(rule);
-  try {
-    o.pattern = std::make_shared<const OverridePattern>(
-        OverridePattern{std::regex(std::string(regex), std::regex::ECMAScript)});
-  } catch (const std::regex_error& e) {
-    return make_error("--override '{}': bad regex '{}': {}", rule, regex, e.what());
-  }
+  auto pattern = compile_name_pattern(regex);
+  if (!pattern.ok())
+    return make_error("--override '{}': bad regex '{}': {}", rule, regex, pattern.error().message());
+  o.pattern = std::move(pattern).value();
   const auto type = gguf::type_from_name(type_name);
   if (!type)
     return make_error("--override '{}': unknown type '{}' (valid: {})", rule, type_name,
@@ -287,10 +285,22 @@ Result<TypeOverride> parse_override(std::string_view rule) {
   return o;
 }
 
+Result<std::shared_ptr<const OverridePattern>> compile_name_pattern(std::string_view regex) {
+  try {
+    return std::make_shared<const OverridePattern>(
+        OverridePattern{std::regex(std::string(regex), std::regex::ECMAScript)});
+  } catch (const std::regex_error& e) {
+    return make_error("{}", e.what());
+  }
+}
+
+bool matches_all(const OverridePattern& pattern, std::string_view name) {
+  return std::regex_match(name.begin(), name.end(), pattern.re);
+}
+
 std::optional<size_t> find_override(std::span<const TypeOverride> overrides, std::string_view name) {
-  const std::string n(name);
   for (size_t i = 0; i < overrides.size(); ++i) {
-    if (std::regex_match(n, overrides[i].pattern->re)) return i;
+    if (matches_all(*overrides[i].pattern, name)) return i;
   }
   return std::nullopt;
 }

@@ -77,9 +77,14 @@ gguf::GgmlType scheme_tensor_type(WeightScheme s, std::string_view name, uint64_
 // not fit (rows not a multiple of 32) to F16.
 gguf::GgmlType fit_row(gguf::GgmlType type, uint64_t ne0);
 
-// The compiled REGEX of an override. Only weight_scheme.cpp includes <regex>: GCC 12 reports false
-// maybe-uninitialized warnings inside it in the sanitizer build, which that one file turns off.
+// The compiled REGEX of an override (and of a `--place` rule, runtime/placement_plan.h). Only
+// weight_scheme.cpp includes <regex>: GCC 12 reports false maybe-uninitialized warnings inside it in the
+// sanitizer build, which that one file turns off.
 struct OverridePattern;
+// ECMAScript syntax; the error is the regex library's reason, for the caller to put after the rule.
+Result<std::shared_ptr<const OverridePattern>> compile_name_pattern(std::string_view regex);
+// Whether the pattern matches all of `name`.
+bool matches_all(const OverridePattern& pattern, std::string_view name);
 
 // `--override REGEX=TYPE`: tensors whose whole name matches REGEX (ECMAScript) get TYPE.
 struct TypeOverride {
