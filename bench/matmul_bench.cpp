@@ -12,6 +12,7 @@
 
 #include "base/rng.h"
 #include "bench_util.h"
+#include "cpu/kernels.h"
 #include "cpu/matmul.h"
 
 namespace onecard::bench {
@@ -71,6 +72,36 @@ void BM_Gemv(benchmark::State& state, GgmlType type) {
   }
 }
 
+// One thread's row dots over rows that stay in L2 (kCacheRows of kCols), with the kernel table of
+// ONECARD_CPU_ISA: GB/s of weights the kernel consumes when memory is no bound. This is the stable figure
+// for A/B comparisons on a noisy VM; a kernel reads memory at full speed in BM_Gemv only when this is
+// comfortably above one core's share of the bandwidth.
+void BM_RowDot(benchmark::State& state, GgmlType type) {
+  constexpr int64_t kCacheRows = 16;
+  const std::vector<uint8_t> data = random_matrix(type, kCacheRows, kCols, 3);
+  const cpu::Matrix w = cpu::make_matrix(type, kCols, kCacheRows, data.data());
+  const std::vector<float> x = activations(kCols);
+  const cpu::KernelTable& k = cpu::active_kernels();
+  float out[cpu::kFloatTokens];
+  if (const cpu::IntFormat* f = cpu::int_format(type)) {
+    std::vector<uint8_t> act(cpu::act_row_bytes(f->act, kCols));
+    cpu::quantize_act(f->act, x.data(), act.data(), kCols);
+    const cpu::VecDotFn dot = k.row_dot[type];
+    for (auto _ : state) {
+      for (int64_t r = 0; r < kCacheRows; ++r) out[0] = dot(*f, kCols, w.row(r), act.data());
+      benchmark::DoNotOptimize(out[0]);
+    }
+  } else {
+    const cpu::FloatDotFn dot = k.float_dot[type];
+    for (auto _ : state) {
+      for (int64_t r = 0; r < kCacheRows; ++r) dot(w.row(r), x.data(), kCols, 1, kCols, out);
+      benchmark::DoNotOptimize(out[0]);
+    }
+  }
+  state.counters["GB/s"] = benchmark::Counter(static_cast<double>(w.bytes()) * 1e-9 * state.iterations(),
+                                              benchmark::Counter::kIsRate);
+}
+
 void BM_Gemm(benchmark::State& state, GgmlType type) {
   const int64_t tokens = state.range(0);
   const std::vector<uint8_t> data = random_matrix(type, kRows, kCols, 7);
@@ -96,6 +127,9 @@ const bool kRegistered = [] {
   for (GgmlType type : kTypes) {
     const std::string name(gguf::type_name(type));
     benchmark::RegisterBenchmark(("BM_Gemv/" + name).c_str(), BM_Gemv, type)
+        ->Unit(benchmark::kMicrosecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(("BM_RowDot/" + name).c_str(), BM_RowDot, type)
         ->Unit(benchmark::kMicrosecond)
         ->UseRealTime();
     benchmark::RegisterBenchmark(("BM_Gemm/" + name).c_str(), BM_Gemm, type)
