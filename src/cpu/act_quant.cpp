@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "base/half.h"
 #include "cpu/kernels.h"
@@ -25,12 +26,20 @@ float abs_max(const float* x, int n) {
 void quantize_act_scalar(ActFormat f, const float* x, void* dst, int64_t n) {
   if (f == ActFormat::Q8_0) {
     auto* y = static_cast<quant::BlockQ8_0*>(dst);
+    uint8_t* scales = static_cast<uint8_t*>(dst) + act_q8_0_scales_at(n);
+    uint8_t* sums = static_cast<uint8_t*>(dst) + act_q8_0_sums_at(n);
     for (int64_t b = 0; b < n / quant::kQK; ++b, x += quant::kQK) {
       // Levels are rounded against the stored (fp16) scale, so that d * q is what the kernels multiply.
       y[b].d = fp32_to_fp16(abs_max(x, quant::kQK) / 127.0f);
       const float d = fp16_to_fp32(y[b].d);
       const float iscale = d != 0.0f ? 1.0f / d : 0.0f;
-      for (int j = 0; j < quant::kQK; ++j) y[b].qs[j] = static_cast<int8_t>(level(x[j], iscale));
+      int32_t sum = 0;
+      for (int j = 0; j < quant::kQK; ++j) {
+        y[b].qs[j] = static_cast<int8_t>(level(x[j], iscale));
+        sum += y[b].qs[j];
+      }
+      std::memcpy(scales + 4 * b, &d, 4);
+      std::memcpy(sums + 4 * b, &sum, 4);
     }
     return;
   }

@@ -1,4 +1,6 @@
 // The AVX-512 activation quantizer: the operations of quantize_act_scalar, sixteen lanes at a time.
+#include <cstring>
+
 #include "base/half.h"
 #include "cpu/act_quant.h"
 #include "cpu/x86.h"
@@ -25,13 +27,18 @@ ONECARD_AVX512 __m512i levels(const float* x, __m512 iscale) {
 ONECARD_AVX512 void quantize_act_avx512(ActFormat f, const float* x, void* dst, int64_t n) {
   if (f == ActFormat::Q8_0) {
     auto* y = static_cast<quant::BlockQ8_0*>(dst);
+    uint8_t* scales = static_cast<uint8_t*>(dst) + act_q8_0_scales_at(n);
+    uint8_t* sums = static_cast<uint8_t*>(dst) + act_q8_0_sums_at(n);
     for (int64_t b = 0; b < n / quant::kQK; ++b, x += quant::kQK) {
       y[b].d = fp32_to_fp16(abs_max(x, 2) / 127.0f);
       const float d = fp16_to_fp32(y[b].d);
       const __m512 iscale = _mm512_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), _mm512_cvtepi32_epi8(levels(x, iscale)));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16),
-                       _mm512_cvtepi32_epi8(levels(x + 16, iscale)));
+      const __m512i q0 = levels(x, iscale), q1 = levels(x + 16, iscale);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs), _mm512_cvtepi32_epi8(q0));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(y[b].qs + 16), _mm512_cvtepi32_epi8(q1));
+      const int32_t sum = _mm512_reduce_add_epi32(_mm512_add_epi32(q0, q1));
+      std::memcpy(scales + 4 * b, &d, 4);
+      std::memcpy(sums + 4 * b, &sum, 4);
     }
     return;
   }

@@ -50,8 +50,20 @@ const IntFormat* int_format(gguf::GgmlType type);
 
 size_t act_block_bytes(ActFormat f);
 int act_block_elems(ActFormat f);
+// A Q8_0 row's blocks are followed by, per block, its scale as a float, then the sum of its levels as int32
+// (act_q8_0_scales_at, act_q8_0_sums_at): the row dots read them there instead of widening the scale and
+// summing the levels again for every weight row. Q8_K rows carry their sums in their blocks.
+inline constexpr size_t kActQ8_0Extra = 8;
 inline size_t act_row_bytes(ActFormat f, int64_t n) {
-  return static_cast<size_t>(n / act_block_elems(f)) * act_block_bytes(f);
+  const size_t extra = f == ActFormat::Q8_0 ? kActQ8_0Extra : 0;
+  return static_cast<size_t>(n / act_block_elems(f)) * (act_block_bytes(f) + extra);
+}
+// Byte offsets of those extras in a Q8_0 row of n elements (unaligned).
+inline size_t act_q8_0_scales_at(int64_t n) {
+  return static_cast<size_t>(n / 32) * 34;
+}
+inline size_t act_q8_0_sums_at(int64_t n) {
+  return static_cast<size_t>(n / 32) * 38;
 }
 // Quantizes n floats (a multiple of the activation block) with plain max-abs rounding (act_quant.h).
 void quantize_act(ActFormat f, const float* x, void* dst, int64_t n);

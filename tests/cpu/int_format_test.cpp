@@ -7,12 +7,14 @@
 #include <vector>
 
 #include "base/cpu_features.h"
+#include "base/half.h"
 #include "base/rng.h"
 #include "cpu/act_quant.h"
 #include "cpu/int_format.h"
 #include "cpu/isa.h"
 #include "cpu/random_weights.h"
 #include "cpu/unpack_avx512.h"
+#include "quant/blocks.h"
 #include "quant/dequantize.h"
 
 namespace onecard::cpu {
@@ -87,6 +89,27 @@ TEST(IntFormat, VectorUnpackEqualsScalarUnpack) {
         ASSERT_EQ(got.m[b], want.m[b]) << gguf::type_name(c.type) << " offset " << b;
       }
     }
+  }
+}
+
+// The row dots take each Q8_0 block's scale and level sum from the row's extras instead of the block.
+TEST(ActQuant, Q8_0ExtrasHoldEachBlocksScaleAndLevelSum) {
+  const int64_t n = 7 * 32;
+  const std::vector<float> x = testing::gaussian(n, 22);
+  std::vector<uint8_t> a(act_row_bytes(ActFormat::Q8_0, n));
+  quantize_act(ActFormat::Q8_0, x.data(), a.data(), n);
+  ASSERT_EQ(a.size(), static_cast<size_t>(n / 32) * (sizeof(quant::BlockQ8_0) + kActQ8_0Extra));
+  for (int64_t b = 0; b < n / 32; ++b) {
+    quant::BlockQ8_0 blk;
+    std::memcpy(&blk, a.data() + b * sizeof(blk), sizeof(blk));
+    int32_t want = 0;
+    for (int8_t q : blk.qs) want += q;
+    float scale;
+    int32_t sum;
+    std::memcpy(&scale, a.data() + act_q8_0_scales_at(n) + 4 * b, 4);
+    std::memcpy(&sum, a.data() + act_q8_0_sums_at(n) + 4 * b, 4);
+    EXPECT_EQ(scale, fp16_to_fp32(blk.d)) << "block " << b;
+    EXPECT_EQ(sum, want) << "block " << b;
   }
 }
 
