@@ -10,7 +10,6 @@ namespace {
 
 using quant::BlockQ4_K;
 using quant::BlockQ6_K;
-using quant::BlockQ8_0;
 using quant::BlockQ8_K;
 using x86::hsum;
 using x86::prefetch_ahead;
@@ -111,30 +110,6 @@ ONECARD_AVX512 float dot_q6_k(const IntFormat&, int64_t n, const void* w, const 
   return hsum(acc);
 }
 
-ONECARD_AVX512 float dot_q8_0(const IntFormat&, int64_t n, const void* w, const void* a) {
-  const auto* x = static_cast<const BlockQ8_0*>(w);
-  const auto* y = static_cast<const BlockQ8_0*>(a);
-  const int64_t nb = n / quant::kQK;
-  // |w| * (a * sign(w)) = w * a, with |w| unsigned so that -128 stays exact.
-  auto block = [&](int64_t i, __m256 acc) ONECARD_AVX512 {
-    const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
-    const __m256i aq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
-    const __m256i p =
-        _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(wq), _mm256_sign_epi8(aq, wq));
-    const __m256 d = _mm256_set1_ps(_cvtsh_ss(x[i].d) * _cvtsh_ss(y[i].d));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc);
-  };
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 2 <= nb; i += 2) {
-    prefetch_ahead(x + i, 2);  // two 34-byte blocks
-    acc0 = block(i, acc0);
-    acc1 = block(i + 1, acc1);
-  }
-  if (i < nb) acc0 = block(i, acc0);
-  return hsum(_mm256_add_ps(acc0, acc1));
-}
-
 }  // namespace
 
 VecDotFn vec_dot_avx512(gguf::GgmlType type) {
@@ -143,8 +118,6 @@ VecDotFn vec_dot_avx512(gguf::GgmlType type) {
       return dot_q4_k;
     case gguf::GgmlType::Q6_K:
       return dot_q6_k;
-    case gguf::GgmlType::Q8_0:
-      return dot_q8_0;
     // The AVX2 row dots of these (vec_dot_avx2.cpp) beat the AVX-512 ones on the unpacking, which spend
     // more per block than 512-bit registers save: the table keeps them.
     case gguf::GgmlType::Q2_K:

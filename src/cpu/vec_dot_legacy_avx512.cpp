@@ -76,6 +76,13 @@ struct IQ4_NL : Layout<18, -1, 7> {
   }
 };
 
+// Signed levels biased by 128 (the top bit flipped) to be unsigned operands.
+struct Q8_0 : Layout<34, -1, 7> {
+  ONECARD_AVX512 static __m256i sums(const uint8_t* b, __m256i av) {
+    return dot4(_mm256_xor_si256(load256(b + 2), _mm256_set1_epi8(static_cast<char>(0x80))), av);
+  }
+};
+
 // Eight vectors of int32 partial sums reduced to one: lane k holds the sum of v[k].
 ONECARD_AVX512 __m256i reduce8(const __m256i* v) {
   // Lanes b and 4 + b of lo hold halves of block b's sum, of hi halves of block 4 + b's.
@@ -124,7 +131,7 @@ ONECARD_AVX512 float dot_legacy(const IntFormat&, int64_t n, const void* w, cons
   int64_t i = 0;
   for (; i + 8 <= nb; i += 8) {
     const uint8_t* b = x + i * F::kBytes;
-    x86::prefetch_ahead(b, 3);  // eight blocks: at most 192 bytes
+    x86::prefetch_ahead(b, (8 * F::kBytes + 63) / 64);  // a line per 64 bytes of the eight blocks
     __m256i d[8];
     for (int k = 0; k < 8; ++k) d[k] = F::sums(b + k * F::kBytes, load256(y[i + k].qs));
     __m256i dz = reduce8(d);
@@ -163,6 +170,8 @@ VecDotFn vec_dot_legacy_avx512(gguf::GgmlType type) {
       return dot_legacy<Q5_0>;
     case gguf::GgmlType::Q5_1:
       return dot_legacy<Q5_1>;
+    case gguf::GgmlType::Q8_0:
+      return dot_legacy<Q8_0>;
     case gguf::GgmlType::IQ4_NL:
       return dot_legacy<IQ4_NL>;
     default:
