@@ -43,37 +43,44 @@ ONECARD_AVX2 __m256i scale_half(__m256i sc16, int h) {
   return h == 0 ? _mm256_permute2x128_si256(sc16, sc16, 0x00) : _mm256_permute2x128_si256(sc16, sc16, 0x11);
 }
 
-// Bit b of every byte of v, moved to bit 2 (the Q3_K level's third bit).
-ONECARD_AVX2 __m256i bit_to_2(__m256i v, int b) {
+// Bit b of every byte of v, moved to bit `to` (the Q3_K level's third bit, the Q5_K level's fifth).
+ONECARD_AVX2 __m256i bit_to(__m256i v, int b, int to) {
   const __m256i t = _mm256_and_si256(v, _mm256_set1_epi8(static_cast<char>(1 << b)));
-  return b >= 2 ? _mm256_srli_epi16(t, b - 2) : _mm256_slli_epi16(t, 2 - b);
+  return b >= to ? _mm256_srli_epi16(t, b - to) : _mm256_slli_epi16(t, to - b);
+}
+
+// The eight 6-bit scales of a Q4_K or Q5_K block as int16 in both lanes (for scale_group), and its eight
+// mins times the 16 activation sums (each min covers two).
+ONECARD_AVX2 __m256i k_scales(const uint8_t* packed, const int16_t* bsums, __m256i& mins) {
+  alignas(16) uint8_t sm[16];
+  x86::k_scales_mins(packed, sm);
+  const __m128i sm8 = _mm_load_si128(reinterpret_cast<const __m128i*>(sm));
+  const __m128i min_pairs = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+  mins = _mm256_madd_epi16(load256(bsums), _mm256_cvtepu8_epi16(_mm_shuffle_epi8(sm8, min_pairs)));
+  return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm8));
 }
 
 ONECARD_AVX2 float dot_q4_k(const IntFormat&, int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ4_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
   const __m256i m4 = _mm256_set1_epi8(0x0f);
-  // Each min covers two 16-element activation sums: repeat it for both.
-  const __m128i min_pairs = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
   __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / quant::kQK_K; ++i) {
-    alignas(16) uint8_t sm[16];
-    x86::k_scales_mins(x[i].scales, sm);
-    const __m128i sm8 = _mm_load_si128(reinterpret_cast<const __m128i*>(sm));
-    const __m256i mins =
-        _mm256_madd_epi16(load256(y[i].bsums), _mm256_cvtepu8_epi16(_mm_shuffle_epi8(sm8, min_pairs)));
+    x86::prefetch_ahead(x + i, 3);  // 144-byte blocks
+    __m256i mins;
+    const __m256i sc = k_scales(x[i].scales, y[i].bsums, mins);
     const float d = y[i].d * _cvtsh_ss(x[i].d), dmin = y[i].d * _cvtsh_ss(x[i].dmin);
     acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(dmin), acc_min);
-    __m256i sum = _mm256_setzero_si256();
+    __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
       const __m256i q = load256(x[i].qs + 32 * c);
       const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
       const __m256i plo = _mm256_maddubs_epi16(lo, load256(y[i].qs + 64 * c));
       const __m256i phi = _mm256_maddubs_epi16(hi, load256(y[i].qs + 64 * c + 32));
-      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(plo, _mm256_set1_epi16(sm[2 * c])));
-      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(phi, _mm256_set1_epi16(sm[2 * c + 1])));
+      sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(plo, scale_group(sc, 2 * c)));
+      sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(phi, scale_group(sc, 2 * c + 1)));
     }
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(d), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), _mm256_set1_ps(d), acc);
   }
   return hsum(acc) - hsum(acc_min);
 }
@@ -147,7 +154,7 @@ ONECARD_AVX2 float dot_q3_k(const IntFormat&, int64_t n, const void* w, const vo
         // Elements 128h + 32j .. +31 (sub-blocks 8h + 2j and 8h + 2j + 1): two bits from qs, the third is bit
         // 4h + j of hmask's bytes.
         const __m256i low = _mm256_and_si256(j == 0 ? q : _mm256_srli_epi16(q, 2 * j), m3);
-        const __m256i lv = _mm256_or_si256(low, bit_to_2(hm, 4 * h + j));
+        const __m256i lv = _mm256_or_si256(low, bit_to(hm, 4 * h + j, 2));
         const __m256i p = _mm256_maddubs_epi16(lv, load256(y[i].qs + 128 * h + 32 * j));
         const __m256i ps = _mm256_madd_epi16(p, scale_pair(sh, j));
         if (j % 2 == 0) {
@@ -166,33 +173,28 @@ ONECARD_AVX2 float dot_q3_k(const IntFormat&, int64_t n, const void* w, const vo
 ONECARD_AVX2 float dot_q5_k(const IntFormat&, int64_t n, const void* w, const void* a) {
   const auto* x = static_cast<const BlockQ5_K*>(w);
   const auto* y = static_cast<const BlockQ8_K*>(a);
-  const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
-  // Each min covers two 16-element activation sums: repeat it for both.
-  const __m128i min_pairs = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+  const __m256i m4 = _mm256_set1_epi8(0x0f);
   __m256 acc = _mm256_setzero_ps(), acc_min = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / quant::kQK_K; ++i) {
-    alignas(16) uint8_t sm[16];
-    x86::k_scales_mins(x[i].scales, sm);
-    const __m128i sm8 = _mm_load_si128(reinterpret_cast<const __m128i*>(sm));
-    const __m256i mins =
-        _mm256_madd_epi16(load256(y[i].bsums), _mm256_cvtepu8_epi16(_mm_shuffle_epi8(sm8, min_pairs)));
+    x86::prefetch_ahead(x + i, 3);  // 176-byte blocks
+    __m256i mins;
+    const __m256i sc = k_scales(x[i].scales, y[i].bsums, mins);
     const float d = y[i].d * _cvtsh_ss(x[i].d), dmin = y[i].d * _cvtsh_ss(x[i].dmin);
     acc_min = _mm256_fmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_set1_ps(dmin), acc_min);
     const __m256i qh = load256(x[i].qh);
-    __m256i sum = _mm256_setzero_si256();
+    __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
     for (int c = 0; c < 4; ++c) {
       // Sub-blocks 2c (low nibbles) and 2c + 1 (high nibbles); their fifth bits are bits 2c and 2c + 1 of qh.
       const __m256i q = load256(x[i].qs + 32 * c);
-      const __m256i h_lo = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c), one), 4);
-      const __m256i h_hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * c + 1), one), 4);
-      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), h_lo);
-      const __m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h_hi);
+      const __m256i lo = _mm256_or_si256(_mm256_and_si256(q, m4), bit_to(qh, 2 * c, 4));
+      const __m256i hi =
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), bit_to(qh, 2 * c + 1, 4));
       const __m256i plo = _mm256_maddubs_epi16(lo, load256(y[i].qs + 64 * c));
       const __m256i phi = _mm256_maddubs_epi16(hi, load256(y[i].qs + 64 * c + 32));
-      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(plo, _mm256_set1_epi16(sm[2 * c])));
-      sum = _mm256_add_epi32(sum, _mm256_madd_epi16(phi, _mm256_set1_epi16(sm[2 * c + 1])));
+      sum0 = _mm256_add_epi32(sum0, _mm256_madd_epi16(plo, scale_group(sc, 2 * c)));
+      sum1 = _mm256_add_epi32(sum1, _mm256_madd_epi16(phi, scale_group(sc, 2 * c + 1)));
     }
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_set1_ps(d), acc);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), _mm256_set1_ps(d), acc);
   }
   return hsum(acc) - hsum(acc_min);
 }
@@ -253,12 +255,13 @@ ONECARD_AVX2 float dot_q6_k(const IntFormat&, int64_t n, const void* w, const vo
   const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / quant::kQK_K; ++i) {
-    const int8_t* sc = x[i].scales;
-    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+    x86::prefetch_ahead(x + i, 4);  // 210-byte blocks
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
     // The -32 zero point, exactly: 32 * sum_k scale_k * (activation sum of sub-block k).
     const __m256i zero_point = _mm256_slli_epi32(_mm256_madd_epi16(load256(y[i].bsums), sc16), 5);
-    __m256i sum = _mm256_setzero_si256();
+    __m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
     for (int h = 0; h < 2; ++h) {
+      const __m256i sh = scale_half(sc16, h);
       const __m256i ql0 = load256(x[i].ql + 64 * h), ql1 = load256(x[i].ql + 64 * h + 32);
       const __m256i qh = load256(x[i].qh + 32 * h);
       // Quarter j of this half: low nibbles of ql0/ql1 for j < 2, high nibbles for j >= 2; high bits at 2j.
@@ -270,13 +273,17 @@ ONECARD_AVX2 float dot_q6_k(const IntFormat&, int64_t n, const void* w, const vo
                           _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30)),
       };
       for (int j = 0; j < 4; ++j) {
-        const int k = 8 * h + 2 * j;  // the first of the two 16-element sub-blocks of this quarter
+        // Sub-blocks 8h + 2j and 8h + 2j + 1.
         const __m256i p = _mm256_maddubs_epi16(q[j], load256(y[i].qs + 128 * h + 32 * j));
-        const __m256i s = _mm256_setr_m128i(_mm_set1_epi16(sc[k]), _mm_set1_epi16(sc[k + 1]));
-        sum = _mm256_add_epi32(sum, _mm256_madd_epi16(p, s));
+        const __m256i ps = _mm256_madd_epi16(p, scale_pair(sh, j));
+        if (j % 2 == 0) {
+          sum0 = _mm256_add_epi32(sum0, ps);
+        } else {
+          sum1 = _mm256_add_epi32(sum1, ps);
+        }
       }
     }
-    const __m256i total = _mm256_sub_epi32(sum, zero_point);
+    const __m256i total = _mm256_sub_epi32(_mm256_add_epi32(sum0, sum1), zero_point);
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_set1_ps(y[i].d * _cvtsh_ss(x[i].d)), acc);
   }
   return hsum(acc);
