@@ -24,6 +24,7 @@ struct GenOptions {
   uint32_t vocab = 0;
   uint64_t seed = 42;
   bool quiet = false;
+  bool header_only = false;
   // Set when the option was given, so that only given options override the preset.
   const CLI::Option* layers_opt = nullptr;
   const CLI::Option* dense_opt = nullptr;
@@ -51,16 +52,21 @@ int run_gen(const GenOptions& o) {
     fmt::print(stderr, "onecard gen: {}\n", spec.error().message());
     return 1;
   }
-  auto r = synth::generate(spec.value(), o.out, !o.quiet);
+  auto r = o.header_only ? synth::generate_header(spec.value(), o.out)
+                         : synth::generate(spec.value(), o.out, !o.quiet);
   if (!r.ok()) {
     fmt::print(stderr, "onecard gen: {}\n", r.error().message());
     return 1;
   }
   const synth::ModelSpec& s = spec.value();
+  const std::string size = o.header_only
+                               ? fmt::format("{} header only (describing {} of tensors, absent)",
+                                             human_bytes(r->file_bytes), human_bytes(r->tensor_bytes))
+                               : human_bytes(r->file_bytes);
   fmt::print(
       "{}: {}, {} tensors, {:.1f} s (preset {}, {}, {} MLA, {} layers, {} experts, vocab {}, seed {})\n",
-      o.out, human_bytes(r->file_bytes), r->n_tensors, r->seconds, s.preset, model::scheme_name(s.type),
-      synth::mla_name(s.mla), s.n_layer, s.n_expert, s.n_vocab, s.seed);
+      o.out, size, r->n_tensors, r->seconds, s.preset, model::scheme_name(s.type), synth::mla_name(s.mla),
+      s.n_layer, s.n_expert, s.n_vocab, s.seed);
   return 0;
 }
 
@@ -77,14 +83,15 @@ Runner add_gen(CLI::App& app) {
   cmd->add_option(
          "--preset", o->preset,
          fmt::format("Model shape: {} (tiny: a few MB for tests; tiny-v2lite: V2-Lite structure; demo: a "
-                     "small V3-like model; v3-slice: DeepSeek-V3's exact layer shapes, few layers)",
+                     "small V3-like model; v3-slice: DeepSeek-V3's exact layer shapes, few layers; r1: "
+                     "DeepSeek-R1/V3 whole, 61 layers, 377 GiB at q4_k_m: use --header-only)",
                      presets))
       ->capture_default_str();
   cmd->add_option("-o,--out", o->out, "Output GGUF file")->required();
   cmd->add_option(
       "--type", o->type,
-      "Weight type: f32, f16, bf16, q8_0, q4_k, q6_k, q4_k_m (default: tiny and tiny-v2lite f16, demo "
-      "and v3-slice q4_k_m); norms, router and expert bias stay f32");
+      "Weight type: f32, f16, bf16, q8_0, q4_k, q6_k, q4_k_m (default: tiny and tiny-v2lite f16, demo,"
+      " v3-slice and r1 q4_k_m); norms, router and expert bias stay f32");
   cmd->add_option("--mla", o->mla,
                   "MLA convention: combined (attn_kv_b) or split (attn_k_b + attn_v_b, head_count_kv 1)")
       ->capture_default_str();
@@ -97,6 +104,9 @@ Runner add_gen(CLI::App& app) {
       cmd->add_option("--vocab", o->vocab, "Vocabulary size, at least 271 (256 bytes + 15 specials)");
   cmd->add_option("--seed", o->seed, "Random seed of the weights")->capture_default_str();
   cmd->add_flag("-q,--quiet", o->quiet, "No progress bar");
+  cmd->add_flag("--header-only", o->header_only,
+                "Write the metadata and tensor list only, without tensor data (onecard.header_only = true): "
+                "real shapes for `onecard inspect FILE --plan`; models cannot be loaded from it");
   return [o] { return run_gen(*o); };
 }
 

@@ -1,7 +1,9 @@
 #include "synth/generate.h"
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 
 #include "base/progress.h"
 #include "gguf/writer.h"
@@ -47,24 +49,57 @@ Result<std::vector<uint8_t>> tensor_bytes(uint64_t seed, const TensorPlan& t) {
   return out;
 }
 
+namespace {
+
+struct Declared {
+  std::vector<TensorPlan> plan;
+  gguf::Writer writer;
+};
+
+Result<Declared> declare(const ModelSpec& spec, bool header_only) {
+  ONECARD_ASSIGN_OR_RETURN(const Vocab vocab, build_vocab(spec.n_vocab));
+  Declared d{plan_tensors(spec), gguf::Writer()};
+  for (auto& [key, value] : build_metadata(spec, vocab)) d.writer.set(key, std::move(value));
+  if (header_only) d.writer.set(std::string(gguf::kHeaderOnlyKey), gguf::MetaValue::boolean(true));
+  for (const auto& t : d.plan) ONECARD_TRY(d.writer.add_tensor(t.name, t.ne, t.type));
+  return d;
+}
+
+GenerateResult result(const Declared& d, uint64_t file_bytes, std::chrono::steady_clock::time_point start) {
+  GenerateResult r;
+  r.file_bytes = file_bytes;
+  for (const auto& t : d.plan) r.tensor_bytes += t.n_bytes();
+  r.n_tensors = d.plan.size();
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return r;
+}
+
+}  // namespace
+
 Result<GenerateResult> generate(const ModelSpec& spec, const std::string& path, bool progress) {
   const auto start = std::chrono::steady_clock::now();
-  ONECARD_ASSIGN_OR_RETURN(const Vocab vocab, build_vocab(spec.n_vocab));
-  const std::vector<TensorPlan> plan = plan_tensors(spec);
-  gguf::Writer w;
-  for (auto& [key, value] : build_metadata(spec, vocab)) w.set(key, std::move(value));
-  for (const auto& t : plan) ONECARD_TRY(w.add_tensor(t.name, t.ne, t.type));
-
-  ONECARD_TRY(w.open(path));
-  if (const Status st = write_tensors(spec, plan, w, path, progress); !st.ok()) {
+  ONECARD_ASSIGN_OR_RETURN(Declared d, declare(spec, false));
+  ONECARD_TRY(d.writer.open(path));
+  if (const Status st = write_tensors(spec, d.plan, d.writer, path, progress); !st.ok()) {
     std::remove(path.c_str());
     return st.error();
   }
-  GenerateResult r;
-  r.file_bytes = w.file_size();
-  r.n_tensors = plan.size();
-  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return r;
+  return result(d, d.writer.file_size(), start);
+}
+
+Result<GenerateResult> generate_header(const ModelSpec& spec, const std::string& path) {
+  const auto start = std::chrono::steady_clock::now();
+  ONECARD_ASSIGN_OR_RETURN(const Declared d, declare(spec, true));
+  const std::vector<uint8_t> header = d.writer.header_bytes();
+  std::FILE* out = std::fopen(path.c_str(), "wb");
+  if (out == nullptr) return make_error("{}: cannot create: {}", path, std::strerror(errno));
+  const bool written = std::fwrite(header.data(), 1, header.size(), out) == header.size();
+  const int write_errno = errno;
+  if (std::fclose(out) != 0 || !written) {
+    std::remove(path.c_str());
+    return make_error("{}: write failed: {}", path, std::strerror(written ? errno : write_errno));
+  }
+  return result(d, header.size(), start);
 }
 
 }  // namespace onecard::synth

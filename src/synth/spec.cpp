@@ -13,7 +13,7 @@ namespace {
 constexpr std::array kDrawable = {WeightType::kF32,  WeightType::kF16,  WeightType::kBF16,  WeightType::kQ8_0,
                                   WeightType::kQ4_K, WeightType::kQ6_K, WeightType::kQ4_K_M};
 
-constexpr std::array<std::string_view, 4> kPresetNames = {"tiny", "tiny-v2lite", "demo", "v3-slice"};
+constexpr std::array<std::string_view, 5> kPresetNames = {"tiny", "tiny-v2lite", "demo", "v3-slice", "r1"};
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -153,6 +153,15 @@ ModelSpec v3_slice() {
   return s;
 }
 
+// DeepSeek-R1 (the same shapes as V3) with all 61 blocks, 3 of them dense: 671 B parameters, 377 GiB at
+// Q4_K_M, so meant for `onecard gen --header-only` (planning without the file).
+ModelSpec r1() {
+  ModelSpec s = v3_slice();
+  s.n_layer = 61;
+  s.n_dense = 3;
+  return s;
+}
+
 // Keeps routing possible with E experts: the group count divides E, and the groups kept can supply k experts.
 void fit_experts(ModelSpec& s, uint32_t experts) {
   s.n_expert = experts;
@@ -203,6 +212,8 @@ Result<ModelSpec> make_spec(std::string_view preset, const Overrides& o) {
     s = demo();
   } else if (preset == "v3-slice") {
     s = v3_slice();
+  } else if (preset == "r1") {
+    s = r1();
   } else {
     return make_error("unknown preset '{}' (valid: {})", preset,
                       join_names(kPresetNames, [](std::string_view n) { return std::string(n); }));

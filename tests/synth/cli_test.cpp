@@ -50,8 +50,9 @@ TEST(SynthGenCli, WritesTinyAndSummarises) {
 TEST(SynthGenCli, Help) {
   const CmdResult r = run("gen --help");
   EXPECT_EQ(r.status, 0);
-  for (const char* s : {"--preset", "tiny, tiny-v2lite, demo, v3-slice", "--out", "--type", "q4_k_m", "--mla",
-                        "--layers", "--dense-layers", "--experts", "--vocab", "--seed"}) {
+  for (const char* s :
+       {"--preset", "tiny, tiny-v2lite, demo, v3-slice, r1", "--header-only", "--out", "--type", "q4_k_m",
+        "--mla", "--layers", "--dense-layers", "--experts", "--vocab", "--seed"}) {
     EXPECT_NE(r.output.find(s), std::string::npos) << s << "\n" << r.output;
   }
 }
@@ -60,7 +61,7 @@ TEST(SynthGenCli, Errors) {
   const std::string path = test::temp_path("cli-bad.gguf");
   CmdResult r = run("gen --preset huge -o " + path);
   EXPECT_EQ(r.status, 1);
-  EXPECT_NE(r.output.find("unknown preset 'huge' (valid: tiny, tiny-v2lite, demo, v3-slice)"),
+  EXPECT_NE(r.output.find("unknown preset 'huge' (valid: tiny, tiny-v2lite, demo, v3-slice, r1)"),
             std::string::npos)
       << r.output;
   r = run("gen --preset tiny --type q3_k -o " + path);

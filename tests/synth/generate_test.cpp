@@ -11,6 +11,7 @@
 
 #include "common/test_paths.h"
 #include "gguf/file.h"
+#include "model/deepseek2.h"
 #include "model/hparams.h"
 #include "model/weight_scheme.h"
 #include "synth/vocab.h"
@@ -279,6 +280,72 @@ TEST(SynthGenerate, SeedDecidesTheBytes) {
     const auto& ta = fa->tensors()[i];
     EXPECT_NE(std::memcmp(ta.data, fb->tensors()[i].data, ta.n_bytes), 0) << ta.name;
   }
+}
+
+// The header-only file holds exactly the metadata (plus the marker) and tensor infos of the full file.
+TEST(SynthGenerate, HeaderOnlyIsTheFullFilesHeader) {
+  const ModelSpec s = spec_of("tiny");
+  const auto full = gguf::File::open(write(s, "header-full.gguf"));
+  const std::string path = test::temp_path("header-only.gguf");
+  const auto r = generate_header(s, path);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_EQ(r->file_bytes, std::filesystem::file_size(path));
+  ASSERT_TRUE(full.ok()) << full.error().message();
+  uint64_t tensor_bytes = 0;
+  for (const auto& t : full->tensors()) tensor_bytes += t.n_bytes;
+  EXPECT_EQ(r->tensor_bytes, tensor_bytes);
+  EXPECT_EQ(r->n_tensors, full->tensors().size());
+
+  const auto header = gguf::File::open_header(path);
+  ASSERT_TRUE(header.ok()) << header.error().message();
+  EXPECT_FALSE(header->has_data());
+  EXPECT_TRUE(header->get<bool>(gguf::kHeaderOnlyKey).value());
+  ASSERT_EQ(header->metadata().size(), full->metadata().size() + 1);
+  ASSERT_EQ(header->tensors().size(), full->tensors().size());
+  for (size_t i = 0; i < full->tensors().size(); ++i) {
+    const auto& a = full->tensors()[i];
+    const auto& b = header->tensors()[i];
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.type, b.type);
+    EXPECT_EQ(a.shape_string(), b.shape_string());
+    EXPECT_EQ(a.offset, b.offset);
+  }
+  expect_hparams(header.value(), s);
+}
+
+// DeepSeek-R1 whole at Q4_K_M: 377 GiB of tensors described in a few MB, which no model load accepts.
+TEST(SynthGenerate, R1HeaderOnly) {
+  const ModelSpec s = spec_of("r1");
+  const std::string path = test::temp_path("r1-header.gguf");
+  const auto r = generate_header(s, path);
+  ASSERT_TRUE(r.ok()) << r.error().message();
+  EXPECT_LT(r->file_bytes, 8u << 20);
+  EXPECT_NEAR(static_cast<double>(r->tensor_bytes) / (1ull << 30), 376.77, 0.01);
+  // token_embd, output_norm, output; 3 dense blocks of 12 tensors, 58 MoE blocks of 17.
+  EXPECT_EQ(r->n_tensors, 3u + 3 * 12 + 58 * 17);
+
+  const auto refused = gguf::File::open(path);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message().find("extend past the end of the file"), std::string::npos);
+  EXPECT_NE(refused.error().message().find("this is a header-only file"), std::string::npos);
+  const auto load = model::DeepSeek2::load(path, model::LoadOptions{});
+  ASSERT_FALSE(load.ok());
+  EXPECT_NE(load.error().message().find(path + ": offset "), std::string::npos) << load.error().message();
+  EXPECT_NE(load.error().message().find("it has no tensor data, so it cannot be loaded, only inspected"),
+            std::string::npos)
+      << load.error().message();
+
+  const auto f = gguf::File::open_header(path);
+  ASSERT_TRUE(f.ok()) << f.error().message();
+  expect_hparams(f.value(), s);
+  const auto hp = model::read_hparams(f.value());
+  ASSERT_TRUE(hp.ok());
+  EXPECT_EQ(hp->n_layer, 61u);
+  EXPECT_EQ(hp->n_dense_lead, 3u);
+  EXPECT_EQ(hp->n_vocab, 129280u);
+  EXPECT_EQ(hp->kv_cache_bytes_per_token(2), 70272u);
+  EXPECT_EQ(f->tensor("blk.60.ffn_down_exps.weight")->shape_string(), "[2048, 7168, 256]");
+  EXPECT_EQ(f->tensor("output.weight")->type, GgmlType::Q6_K);
 }
 
 TEST(SynthGenerate, UnwritableOutputNamesThePath) {

@@ -25,6 +25,33 @@ std::map<std::string, TensorPlan> by_name(const std::vector<TensorPlan>& plan) {
   return m;
 }
 
+TEST(SynthSpec, R1IsV3WithAllItsLayers) {
+  const ModelSpec r1 = spec_or_die("r1");
+  const ModelSpec v3 = spec_or_die("v3-slice");
+  EXPECT_EQ(r1.n_layer, 61u);
+  EXPECT_EQ(r1.n_dense, 3u);
+  EXPECT_EQ(r1.type, WeightType::kQ4_K_M);
+  EXPECT_EQ(r1.n_vocab, 129280u);
+  EXPECT_EQ(r1.n_ctx, 163840u);
+  for (const auto& [a, b] : {std::pair{r1.n_embd, v3.n_embd},
+                             {r1.n_ff, v3.n_ff},
+                             {r1.n_head, v3.n_head},
+                             {r1.q_lora, v3.q_lora},
+                             {r1.kv_lora, v3.kv_lora},
+                             {r1.qk_nope, v3.qk_nope},
+                             {r1.qk_rope, v3.qk_rope},
+                             {r1.v_head, v3.v_head},
+                             {r1.n_expert, v3.n_expert},
+                             {r1.n_expert_used, v3.n_expert_used},
+                             {r1.n_ff_exp, v3.n_ff_exp},
+                             {r1.n_group, v3.n_group},
+                             {r1.n_group_used, v3.n_group_used}})
+    EXPECT_EQ(a, b);
+  EXPECT_EQ(r1.yarn_factor, 40.0f);
+  EXPECT_EQ(r1.yarn_original_ctx, 4096u);
+  EXPECT_EQ(r1.gating, model::Gating::kSigmoid);
+}
+
 TEST(SynthSpec, V3SliceHasDeepSeekV3Numbers) {
   const ModelSpec s = spec_or_die("v3-slice");
   EXPECT_EQ(s.n_embd, 7168u);
@@ -223,7 +250,7 @@ TEST(SynthSpec, LayerOverrides) {
 TEST(SynthSpec, Errors) {
   auto r = make_spec("v4");
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().message(), "unknown preset 'v4' (valid: tiny, tiny-v2lite, demo, v3-slice)");
+  EXPECT_EQ(r.error().message(), "unknown preset 'v4' (valid: tiny, tiny-v2lite, demo, v3-slice, r1)");
   auto t = parse_weight_type("q5_k");
   ASSERT_FALSE(t.ok());
   EXPECT_EQ(t.error().message(),
