@@ -5,14 +5,17 @@
 // of models: every op is described by its shapes and parameters.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "backend/device.h"
 #include "backend/kv.h"
 #include "backend/tensor.h"
+#include "base/result.h"
 
 namespace onecard::backend {
 
@@ -27,6 +30,8 @@ struct RopeConfig {
 
   friend bool operator==(const RopeConfig&, const RopeConfig&) = default;
 };
+// One frequency per pair (dims / 2), YaRN-corrected as the reference computes them.
+std::vector<float> rope_frequencies(const RopeConfig& cfg);
 
 enum class Gating { kSoftmax = 1, kSigmoid = 2 };  // the values of expert_gating_func
 
@@ -68,6 +73,19 @@ class Backend {
   virtual ~Backend() = default;
   virtual Device device() const = 0;
   virtual std::string name() const = 0;
+
+  // Memory of this device: allocate (null when it is exhausted), release, zero, and copy from and to the
+  // host or within the device. Copies are synchronous.
+  virtual void* alloc(size_t bytes) = 0;
+  virtual void release(void* p) = 0;
+  virtual void zero(void* p, size_t bytes) = 0;
+  virtual void upload(void* dst, const void* host, size_t bytes) = 0;
+  virtual void download(void* host, const void* src, size_t bytes) = 0;
+  virtual void copy(void* dst, const void* src, size_t bytes) = 0;
+  // A weight or vector on this device, made from host memory: the CPU returns the same view, other devices a
+  // copy that lives as long as the backend. The error names the tensor and the bytes asked for.
+  virtual Result<Weight> place(const Weight& host, std::string_view name) = 0;
+  virtual Result<Vector> place(const Vector& host, std::string_view name) = 0;
 
   // At load, once for all layers: rearrange what the backend's kernels read faster in another layout, setting
   // each tensor set's `prepared`. Every layer's tensors must be prepared before moe / mla_attend use them.

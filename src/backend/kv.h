@@ -17,6 +17,8 @@
 
 namespace onecard::backend {
 
+class Backend;
+
 enum class KvType { kF32, kBF16 };
 
 // One token of a forward batch. Tokens of the same sequence must come in increasing positions, and every
@@ -31,11 +33,17 @@ struct BatchToken {
 std::string_view kv_type_name(KvType t);
 Result<KvType> kv_type_from_name(std::string_view name);
 
-// The storage, in host memory: n_pages pages, laid out [layer][page][slot][width] so that one layer's pages
-// lie together.
+// The storage: n_pages pages, laid out [layer][page][slot][width] so that one layer's pages lie together, in
+// host memory or, with a backend, in its device's memory (zeroed either way). Throws std::bad_alloc when the
+// memory cannot be had.
 class KvPages {
  public:
-  KvPages(int n_layer, int width, int page_tokens, int n_pages, KvType type);
+  KvPages(int n_layer, int width, int page_tokens, int n_pages, KvType type, Backend* on = nullptr);
+  ~KvPages();
+  KvPages(KvPages&& other) noexcept;
+  KvPages(const KvPages&) = delete;
+  KvPages& operator=(const KvPages&) = delete;
+  KvPages& operator=(KvPages&&) = delete;
 
   int n_layer() const { return n_layer_; }
   int n_pages() const { return n_pages_; }
@@ -45,8 +53,11 @@ class KvPages {
   size_t bytes() const { return bytes_; }
   size_t page_bytes() const { return page_row_bytes_ * static_cast<size_t>(n_layer_); }  // all layers
 
-  // The page's rows of one layer: page_tokens() rows of width() values of the cache's type.
-  const void* page(int layer, int page) const { return data_.get() + offset(layer, page, 0); }
+  Backend* backend() const { return on_; }  // null: host memory
+  // The page's rows of one layer: page_tokens() rows of width() values of the cache's type, in the memory of
+  // the pages' device.
+  const void* page(int layer, int page) const { return data_ + offset(layer, page, 0); }
+  // Writes one row given in host memory, converted to the cache's type.
   void store(int layer, int page, int slot, const float* row);
   // Copies the first `rows` rows of every layer of page `src` to page `dst`.
   void copy_rows(int src, int dst, int rows);
@@ -60,10 +71,8 @@ class KvPages {
   int n_layer_, n_pages_, page_tokens_, width_;
   KvType type_;
   size_t elem_, page_row_bytes_, bytes_;
-  struct Free {
-    void operator()(uint8_t* p) const { std::free(p); }
-  };
-  std::unique_ptr<uint8_t[], Free> data_;
+  Backend* on_;
+  uint8_t* data_;
 };
 
 // What one forward step sees: the pages, and for each sequence id of the batch its page table.

@@ -1,6 +1,7 @@
 #include "cpu/cpu_backend.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 
@@ -25,6 +26,39 @@ CpuBackend::~CpuBackend() = default;
 
 std::string CpuBackend::name() const {
   return fmt::format("cpu ({}, {} threads)", isa_name(isa_), pool_->size());
+}
+
+void* CpuBackend::alloc(size_t bytes) {
+  // 64-byte lines for the vector kernels; aligned_alloc wants a multiple of the alignment.
+  return std::aligned_alloc(64, (std::max<size_t>(bytes, 1) + 63) / 64 * 64);
+}
+
+void CpuBackend::release(void* p) {
+  std::free(p);
+}
+
+void CpuBackend::zero(void* p, size_t bytes) {
+  std::memset(p, 0, bytes);
+}
+
+void CpuBackend::upload(void* dst, const void* host, size_t bytes) {
+  std::memcpy(dst, host, bytes);
+}
+
+void CpuBackend::download(void* host, const void* src, size_t bytes) {
+  std::memcpy(host, src, bytes);
+}
+
+void CpuBackend::copy(void* dst, const void* src, size_t bytes) {
+  std::memmove(dst, src, bytes);
+}
+
+Result<backend::Weight> CpuBackend::place(const backend::Weight& host, std::string_view) {
+  return host;
+}
+
+Result<backend::Vector> CpuBackend::place(const backend::Vector& host, std::string_view) {
+  return host;
 }
 
 ExpertWeights CpuBackend::expert_view(const backend::ExpertTensors& e) const {

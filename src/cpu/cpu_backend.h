@@ -37,6 +37,14 @@ class CpuBackend final : public backend::Backend {
 
   backend::Device device() const override { return backend::kCpu; }
   std::string name() const override;
+  void* alloc(size_t bytes) override;
+  void release(void* p) override;
+  void zero(void* p, size_t bytes) override;
+  void upload(void* dst, const void* host, size_t bytes) override;
+  void download(void* host, const void* src, size_t bytes) override;
+  void copy(void* dst, const void* src, size_t bytes) override;
+  Result<backend::Weight> place(const backend::Weight& host, std::string_view name) override;
+  Result<backend::Vector> place(const backend::Vector& host, std::string_view name) override;
   void prepare_experts(std::span<backend::ExpertTensors* const> layers) override;
   void prepare_latent(std::span<backend::LatentProjections* const> layers) override;
   uint64_t prepared_bytes() const override;

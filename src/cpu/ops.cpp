@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "backend/backend.h"
 #include "cpu/kernels.h"
 
 namespace onecard::cpu {
@@ -45,27 +46,8 @@ void silu_mul(float* gate, const float* up, int64_t n) {
   best_kernels().silu_mul(gate, up, n);
 }
 
-Rope::Rope(int dims, float base, float factor, int original_context, float beta_fast, float beta_slow) {
-  const int half = dims / 2;
-  freqs_.resize(static_cast<size_t>(half));
-  for (int i = 0; i < half; ++i) {
-    freqs_[i] = static_cast<float>(1.0 / std::pow(static_cast<double>(base), 2.0 * i / dims));
-  }
-  if (factor <= 1.0f || original_context <= 0) return;
-  // YaRN: pairs that turn fewer than beta_slow times over the original context are interpolated (divided by
-  // the factor), those turning more than beta_fast times are kept, and a linear ramp blends between.
-  auto correction_dim = [&](float rotations) {
-    return dims * std::log(original_context / (rotations * 2 * static_cast<float>(M_PI))) /
-           (2 * std::log(base));
-  };
-  float low = std::max(0.0f, std::floor(correction_dim(beta_fast)));
-  float high = std::min(static_cast<float>(dims - 1), std::ceil(correction_dim(beta_slow)));
-  if (low == high) high += 0.001f;
-  for (int i = 0; i < half; ++i) {
-    const float ramp = std::clamp((static_cast<float>(i) - low) / (high - low), 0.0f, 1.0f);
-    freqs_[i] = freqs_[i] / factor * ramp + freqs_[i] * (1.0f - ramp);
-  }
-}
+Rope::Rope(int dims, float base, float factor, int original_context, float beta_fast, float beta_slow)
+    : freqs_(backend::rope_frequencies({dims, base, factor, original_context, beta_fast, beta_slow})) {}
 
 void Rope::apply(float* x, int n_heads, int64_t stride, int64_t pos) const {
   const int half = static_cast<int>(freqs_.size());
