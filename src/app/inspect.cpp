@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/commands.h"
+#include "app/placement_flags.h"
 #include "base/cpu_features.h"
 #include "base/cpu_topology.h"
 #include "base/format.h"
@@ -16,6 +17,8 @@
 #include "cpu/kernels.h"
 #include "gguf/file.h"
 #include "model/hparams.h"
+#include "model/kv_cache.h"
+#include "runtime/placement_plan.h"
 
 #ifdef ONECARD_HAVE_CUDA
 #include "cuda/device.h"
@@ -30,7 +33,109 @@ struct InspectOptions {
   bool all_tensors = false;
   bool json = false;
   size_t max_array = 8;
+  bool plan = false;
+  PlacementFlags placement;
+  uint64_t ctx = 4096;
+  uint32_t parallel = 1;
+  uint32_t batch = 512;
+  std::string kv_type = "bf16";
 };
+
+// The file line's note on a file whose tensor data is absent (open_header accepted it).
+std::string data_note(const gguf::File& f) {
+  if (f.has_data()) return "";
+  if (f.has(gguf::kHeaderOnlyKey)) return ", header only (no tensor data)";
+  return ", tensor data missing (truncated?)";
+}
+
+struct Plan {
+  runtime::PlacementPlan plan;
+  std::vector<std::string> notes;  // printed after the table
+};
+
+Result<Plan> make_plan(const gguf::File& f, const InspectOptions& o) {
+  auto hp = model::read_hparams(f);
+  if (!hp.ok()) return make_error("--plan needs a DeepSeek (deepseek2) file: {}", hp.error().message());
+  ONECARD_ASSIGN_OR_RETURN(const model::KvType kv, model::kv_type_from_name(o.kv_type));
+  ONECARD_ASSIGN_OR_RETURN(const std::optional<uint64_t> budget, o.placement.budget());
+  if (o.ctx == 0 || o.parallel == 0 || o.batch == 0)
+    return make_error("--ctx-size, --parallel and --batch-size must be at least 1");
+  Plan out;
+  runtime::PlanRequest rq;
+  rq.tensors = runtime::tensor_descs(f);
+  rq.hp = hp.value();
+  rq.kv_bytes_per_value = kv == model::KvType::kF32 ? 4 : 2;
+  rq.n_ctx = o.ctx;
+  if (hp->n_ctx_train > 0 && o.ctx > hp->n_ctx_train) {
+    rq.n_ctx = hp->n_ctx_train;
+    out.notes.push_back(
+        fmt::format("--ctx-size {} is capped at the model's context of {}, as the model "
+                    "commands cap it",
+                    o.ctx, hp->n_ctx_train));
+  }
+  rq.n_seq = o.parallel;
+  rq.n_batch = o.batch;
+  ONECARD_ASSIGN_OR_RETURN(rq.rules, o.placement.rules());
+  if (budget) {
+    rq.gpu_budget = budget;
+    rq.budget_source = fmt::format("--gpu-memory {}", o.placement.gpu_memory);
+  } else {
+    const GpuProbe gpu = probe_gpu();
+    if (gpu.found) {
+      rq.gpu_budget = gpu.memory_free - std::min(gpu.memory_free, runtime::kGpuMemoryMargin);
+      rq.budget_source =
+          fmt::format("{}: {} free of {}, less a {} margin", gpu.name, human_bytes(gpu.memory_free),
+                      human_bytes(gpu.memory_total), human_bytes(runtime::kGpuMemoryMargin));
+    } else {
+      rq.no_gpu_reason = fmt::format("{}, and no --gpu-memory was given to plan for one", gpu.why_none);
+      out.notes.push_back(
+          fmt::format("no GPU: {}; --gpu-memory SIZE (e.g. 24GiB) plans for one", gpu.why_none));
+    }
+  }
+  ONECARD_ASSIGN_OR_RETURN(out.plan, runtime::plan_placement(rq));
+  return out;
+}
+
+nlohmann::json plan_json(const runtime::PlacementPlan& p) {
+  using nlohmann::json;
+  json devices = json::object();
+  for (runtime::Device d : {runtime::Device::kCuda, runtime::Device::kCpu}) {
+    if (d == runtime::Device::kCuda && !p.budget) continue;
+    json cats = json::object();
+    for (int c = 0; c < runtime::kCategoryCount; ++c) {
+      const auto cat = static_cast<runtime::Category>(c);
+      if (p.count(d, cat) > 0) cats[std::string(runtime::category_name(cat))] = p.bytes(d, cat);
+    }
+    devices[std::string(runtime::device_name(d))] = {
+        {"weights", p.weights(d)},
+        {"kv_cache", p.kv_bytes(d)},
+        {"workspace", d == runtime::Device::kCuda ? p.workspace : 0},
+        {"total", p.total(d)},
+        {"categories", cats}};
+  }
+  json tensors = json::object();
+  for (const auto& t : p.tensors) tensors[t.name] = runtime::device_name(t.device);
+  return {{"budget", p.budget ? json(*p.budget) : json(nullptr)},
+          {"n_ctx", p.n_ctx},
+          {"n_seq", p.n_seq},
+          {"kv_bytes_per_token", p.kv_token_bytes()},
+          {"whole_model", p.whole_model},
+          {"expert_layers_on_gpu", p.expert_layers_on_gpu},
+          {"unmatched_rules", p.unmatched_rules},
+          {"devices", devices},
+          {"tensors", tensors}};
+}
+
+int print_plan(const gguf::File& f, const InspectOptions& o) {
+  auto plan = make_plan(f, o);
+  if (!plan.ok()) {
+    fmt::print(stderr, "onecard inspect: {}: {}\n", f.path(), plan.error().message());
+    return 1;
+  }
+  for (const auto& line : runtime::describe_plan(plan->plan)) fmt::print("{}\n", line);
+  for (const auto& note : plan->notes) fmt::print("{}\n", note);
+  return 0;
+}
 
 std::string escape(std::string_view s, size_t max_len) {
   std::string out;
@@ -226,11 +331,8 @@ nlohmann::json hparams_json(const model::HParams& hp) {
 
 int print_json(const gguf::File& f, const InspectOptions& o) {
   using nlohmann::json;
-  json out = {{"file", f.path()},
-              {"version", f.version()},
-              {"size", f.file_size()},
-              {"alignment", f.alignment()},
-              {"data_offset", f.data_offset()}};
+  json out = {{"file", f.path()},           {"version", f.version()},         {"size", f.file_size()},
+              {"alignment", f.alignment()}, {"data_offset", f.data_offset()}, {"has_data", f.has_data()}};
   json meta = json::object();
   for (const auto& kv : f.metadata()) meta[std::string(kv.key)] = value_json(kv.value, o.max_array);
   out["metadata"] = meta;
@@ -251,8 +353,19 @@ int print_json(const gguf::File& f, const InspectOptions& o) {
     else
       out["deepseek_error"] = hp.error().message();
   }
+  int rc = 0;
+  if (o.plan) {
+    auto plan = make_plan(f, o);
+    if (plan.ok()) {
+      out["plan"] = plan_json(plan->plan);
+      out["plan_notes"] = plan->notes;
+    } else {
+      out["plan_error"] = plan.error().message();
+      rc = 1;
+    }
+  }
   fmt::print("{}\n", out.dump(1));
-  return 0;
+  return rc;
 }
 
 void print_system() {
@@ -302,15 +415,18 @@ int run_inspect(const InspectOptions& o) {
     fmt::print(stderr, "onecard inspect: give a GGUF file, or --system\n");
     return 2;
   }
-  auto r = gguf::File::open(o.path);
+  // Inspection reads no tensor data, so a header-only (or truncated) file is shown too.
+  auto r = gguf::File::open_header(o.path);
   if (!r.ok()) {
     fmt::print(stderr, "onecard inspect: {}\n", r.error().message());
     return 1;
   }
   const gguf::File& f = r.value();
   if (o.json) return print_json(f, o);
-  fmt::print("{}: GGUF v{}, {}, {} metadata entries, {} tensors, alignment {}\n", f.path(), f.version(),
-             human_bytes(f.file_size()), f.metadata().size(), f.tensors().size(), f.alignment());
+  fmt::print("{}: GGUF v{}, {}, {} metadata entries, {} tensors, alignment {}{}\n", f.path(), f.version(),
+             human_bytes(f.file_size()), f.metadata().size(), f.tensors().size(), f.alignment(),
+             data_note(f));
+  if (o.plan) return print_plan(f, o);
   fmt::print("\nMetadata\n");
   for (const auto& kv : f.metadata()) {
     fmt::print("  {:<48} {}\n", kv.key, value_string(kv.value, o.max_array));
@@ -369,6 +485,18 @@ Runner add_inspect(CLI::App& app) {
                 "Print the file's description as JSON (every tensor; arrays cut to --max-array)");
   cmd->add_option("--max-array", o->max_array, "Array elements shown per metadata value")
       ->capture_default_str();
+  cmd->add_flag("--plan", o->plan,
+                "Print the GPU/CPU placement plan (GiB per device and category, KV cache, what fits) "
+                "instead of the metadata; needs no GPU: --gpu-memory plans for one, and a header-only file "
+                "(onecard gen --preset r1 --header-only) stands in for a model not downloaded");
+  o->placement.add_to(cmd, "With --plan");
+  cmd->add_option("-c,--ctx-size", o->ctx, "With --plan: context length in tokens per sequence")
+      ->capture_default_str();
+  cmd->add_option("--parallel", o->parallel, "With --plan: sequences with a full context each")
+      ->capture_default_str();
+  cmd->add_option("-b,--batch-size", o->batch, "With --plan: tokens per forward step (the workspace)")
+      ->capture_default_str();
+  cmd->add_option("--kv-type", o->kv_type, "With --plan: KV cache type, bf16 or f32")->capture_default_str();
   return [o] { return run_inspect(*o); };
 }
 

@@ -17,6 +17,7 @@ struct LogitsOptions {
   int chunk = 0;
   int threads = 0;
   bool no_repack = false;
+  PlacementFlags placement;
 };
 
 Result<std::vector<int32_t>> read_tokens(const std::string& path) {
@@ -36,6 +37,7 @@ int run_logits(const LogitsOptions& o) {
     fmt::print(stderr, "onecard logits: {}\n", e.message());
     return 1;
   };
+  if (auto st = check_cpu_only(o.placement, o.model); !st.ok()) return fail(st.error());
   auto ids = read_tokens(o.tokens);
   if (!ids.ok()) return fail(ids.error());
   auto kv = model::kv_type_from_name(o.kv_type);
@@ -78,6 +80,7 @@ Runner add_logits(CLI::App& app) {
   cmd->add_option("--kv-type", o->kv_type, "KV cache type: f32 or bf16")->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "Threads (default: one per logical CPU)");
   cmd->add_flag("--no-repack", o->no_repack, kNoRepackHelp);
+  o->placement.add_to(cmd, kCpuOnlyPlacementNote);
   return [o] { return run_logits(*o); };
 }
 

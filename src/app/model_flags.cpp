@@ -31,9 +31,11 @@ void ModelFlags::add_to(CLI::App* cmd) {
                   "touched). No effect on one node")
       ->check(CLI::IsMember({"interleave", "none"}))
       ->capture_default_str();
+  placement.add_to(cmd, kCpuOnlyPlacementNote);
 }
 
 Result<LoadedModel> load_model(const ModelFlags& flags) {
+  ONECARD_TRY(check_cpu_only(flags.placement, flags.path));
   ONECARD_ASSIGN_OR_RETURN(const model::KvType kv, model::kv_type_from_name(flags.kv_type));
   model::LoadOptions o;
   o.n_ctx = flags.ctx;

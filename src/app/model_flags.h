@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include "app/placement_flags.h"
 #include "base/result.h"
 #include "model/deepseek2.h"
 #include "runtime/engine.h"
@@ -28,9 +29,15 @@ struct ModelFlags {
   bool no_hugepages = false;
   bool prefault = false;
   std::string numa = "interleave";
+  PlacementFlags placement;
 
   void add_to(CLI::App* cmd);
 };
+
+// What the model commands' help says of --gpu-memory and --place.
+inline constexpr const char* kCpuOnlyPlacementNote =
+    "The forward pass of this build runs on the CPU only, so a request for the GPU is refused; onecard "
+    "inspect MODEL --plan shows the plan";
 
 struct LoadedModel {
   std::unique_ptr<model::DeepSeek2> model;
@@ -38,6 +45,7 @@ struct LoadedModel {
   model::KvType kv_type = model::KvType::kBF16;
 };
 
+// Refuses GPU placement requests before anything is loaded (check_cpu_only).
 Result<LoadedModel> load_model(const ModelFlags& flags);
 
 // An engine over a loaded model for `parallel` sequences, with the flags' KV cache type.

@@ -115,7 +115,8 @@ TEST(Inspect, SystemReportShowsCpuFeatures) {
 TEST(Inspect, HelpDescribesEveryOption) {
   const auto r = test::run_onecard("inspect --help");
   ASSERT_EQ(r.exit_code, 0);
-  for (const char* opt : {"--system", "--json", "--all-tensors", "--max-array"}) {
+  for (const char* opt : {"--system", "--json", "--all-tensors", "--max-array", "--plan", "--gpu-memory",
+                          "--place", "--ctx-size", "--parallel", "--batch-size", "--kv-type"}) {
     EXPECT_NE(r.out.find(opt), std::string::npos) << opt;
   }
 }
