@@ -56,26 +56,14 @@ Result<std::vector<runtime::PlaceRule>> PlacementFlags::rules() const {
   return out;
 }
 
-bool PlacementFlags::wants_gpu() const {
-  if (!gpu_memory.empty()) return true;
-  for (const auto& r : place) {
-    auto rule = runtime::parse_place_rule(r);
-    if (rule.ok() && rule->device == runtime::Device::kCuda) return true;
-  }
-  return false;
-}
-
 Status check_cpu_only(const PlacementFlags& flags, const std::string& model_path) {
-  ONECARD_TRY(flags.budget());
+  ONECARD_ASSIGN_OR_RETURN(const std::optional<uint64_t> budget, flags.budget());
   ONECARD_ASSIGN_OR_RETURN(const auto rules, flags.rules());
-  if (!flags.wants_gpu()) return {};
-  std::string flag = "--gpu-memory";
+  std::string flag = budget ? "--gpu-memory" : "";
   for (const auto& r : rules) {
-    if (r.device == runtime::Device::kCuda && flags.gpu_memory.empty()) {
-      flag = fmt::format("--place '{}'", r.rule);
-      break;
-    }
+    if (flag.empty() && r.device == runtime::Device::kCuda) flag = fmt::format("--place '{}'", r.rule);
   }
+  if (flag.empty()) return {};
   const GpuProbe gpu = probe_gpu();
   if (!gpu.found) {
     return make_error(

@@ -34,8 +34,6 @@ struct PlacementFlags {
   // Errors name the flag and the rule or size.
   Result<std::optional<uint64_t>> budget() const;
   Result<std::vector<runtime::PlaceRule>> rules() const;
-  // Whether --gpu-memory or a cuda rule asks for the GPU.
-  bool wants_gpu() const;
 };
 
 // For the model commands, before loading: a request for the GPU fails, naming the flag and why (no usable
