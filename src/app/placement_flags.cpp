@@ -23,7 +23,8 @@ GpuProbe probe_gpu() {
   p.memory_free = devices[0].memory_free;
   p.memory_total = devices[0].memory_total;
 #else
-  p.why_none = "this build has no CUDA backend (nvcc was not found at configure time)";
+  p.why_none =
+      "this build has no CUDA backend (nvcc was not found at configure time, or ONECARD_CUDA was OFF)";
 #endif
   return p;
 }
