@@ -229,9 +229,41 @@ void round_trip(const File& f) {
 
 }  // namespace
 
+// The header mode (inspection) accepts every file the normal open accepts, with the same tensors and data;
+// what it alone accepts has no data pointer at all, and still aligned, disjoint tensor ranges.
+void check_header_mode(std::span<const uint8_t> input, const onecard::Result<File>& parsed) {
+  auto header = File::parse_header(input, "fuzz");
+  if (!header.ok()) {
+    FUZZ_CHECK(!parsed.ok());
+    FUZZ_CHECK(header.error().message().rfind("fuzz: offset ", 0) == 0);
+    return;
+  }
+  const File& h = header.value();
+  if (parsed.ok()) {
+    FUZZ_CHECK(h.has_data());
+    FUZZ_CHECK(h.tensors().size() == parsed->tensors().size());
+    for (size_t i = 0; i < h.tensors().size(); ++i)
+      FUZZ_CHECK(h.tensors()[i].data == parsed->tensors()[i].data);
+    return;
+  }
+  FUZZ_CHECK(!h.has_data());
+  std::vector<const TensorInfo*> by_offset;
+  for (const auto& t : h.tensors()) {
+    FUZZ_CHECK(t.data == nullptr);
+    FUZZ_CHECK(t.offset % h.alignment() == 0);
+    by_offset.push_back(&t);
+  }
+  std::sort(by_offset.begin(), by_offset.end(),
+            [](const TensorInfo* a, const TensorInfo* b) { return a->offset < b->offset; });
+  for (size_t i = 1; i < by_offset.size(); ++i) {
+    FUZZ_CHECK(by_offset[i - 1]->offset + by_offset[i - 1]->n_bytes <= by_offset[i]->offset);
+  }
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::span<const uint8_t> input(data, size);
   auto parsed = File::parse(input, "fuzz");
+  check_header_mode(input, parsed);
   if (!parsed.ok()) {
     // Every rejection names the input and the place of the problem.
     const std::string& m = parsed.error().message();
