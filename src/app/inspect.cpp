@@ -422,6 +422,12 @@ int run_inspect(const InspectOptions& o) {
     return 1;
   }
   const gguf::File& f = r.value();
+  // A file that lacks data without saying so is damaged: say what the loaders will say of it.
+  if (!f.has_data() && !f.has(gguf::kHeaderOnlyKey)) {
+    if (auto full = gguf::File::open(o.path); !full.ok())
+      fmt::print(stderr, "onecard inspect: warning: {}; shown from its header alone\n",
+                 full.error().message());
+  }
   if (o.json) return print_json(f, o);
   fmt::print("{}: GGUF v{}, {}, {} metadata entries, {} tensors, alignment {}{}\n", f.path(), f.version(),
              human_bytes(f.file_size()), f.metadata().size(), f.tensors().size(), f.alignment(),
@@ -489,7 +495,7 @@ Runner add_inspect(CLI::App& app) {
                 "Print the GPU/CPU placement plan (GiB per device and category, KV cache, what fits) "
                 "instead of the metadata; needs no GPU: --gpu-memory plans for one, and a header-only file "
                 "(onecard gen --preset r1 --header-only) stands in for a model not downloaded");
-  o->placement.add_to(cmd, "With --plan");
+  o->placement.add_to(cmd, "Used by --plan");
   cmd->add_option("-c,--ctx-size", o->ctx, "With --plan: context length in tokens per sequence")
       ->capture_default_str();
   cmd->add_option("--parallel", o->parallel, "With --plan: sequences with a full context each")

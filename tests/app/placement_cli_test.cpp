@@ -125,6 +125,17 @@ TEST(InspectPlan, ASmallModelGoesWhole) {
   EXPECT_TRUE(has(capped.out, "--ctx-size 9999 is capped at the model's context of 256")) << capped.out;
 }
 
+TEST(InspectPlan, ATruncatedFileIsShownWithAWarning) {
+  const std::string cut = test::temp_path("truncated.gguf");
+  ASSERT_EQ(test::run_command("head -c 200000 '" + tiny_model() + "' > '" + cut + "'").exit_code, 0);
+  const auto r = test::run_onecard("inspect '" + cut + "' --plan");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(has(r.out, "tensor data missing (truncated?)")) << r.out;
+  EXPECT_TRUE(has(r.err, "warning: " + cut + ": offset ")) << r.err;
+  EXPECT_TRUE(has(r.err, "extend past the end of the file")) << r.err;
+  EXPECT_TRUE(has(r.out, "Placement plan")) << r.out;
+}
+
 TEST(ModelFlags, GpuRequestsFailClearlyBeforeLoading) {
   const std::string run = "run -m '" + tiny_model() + "' -p 'Hi' -n 2 -t 2 ";
   auto r = test::run_onecard(run + "--gpu-memory 24GiB");
