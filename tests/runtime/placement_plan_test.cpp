@@ -141,6 +141,17 @@ TEST(Plan, TheWholeModelGoesToTheGpuWhenItFits) {
   EXPECT_EQ(find(p.value(), "token_embd.weight").device, Device::kCuda);
 }
 
+TEST(Plan, EverySequenceHasAFullContextOfCache) {
+  const Model m = header_model("tiny");
+  PlanRequest rq = request(m, 4 * kGiB);
+  rq.n_seq = 3;
+  rq.kv_bytes_per_value = 4;
+  const auto p = plan_placement(rq);
+  ASSERT_TRUE(p.ok()) << p.error().message();
+  EXPECT_EQ(p->kv_token_bytes(), 288u * 4 * 3);
+  EXPECT_EQ(p->kv_bytes(Device::kCuda), 3u * 256 * 288 * 4 * 3);
+}
+
 TEST(Plan, DefaultSplitThenSpareToTheKvCacheThenWholeExpertLayers) {
   const Model m = header_model("tiny");
   const auto all = plan_placement(request(m, 4 * kGiB));
@@ -295,6 +306,11 @@ TEST(Plan, DeepSeekR1Q4KMFitsA24GiBCardWith128KContext) {
   EXPECT_EQ(p->kv_bytes(Device::kCuda), 131072ull * 70272);
   EXPECT_EQ(p->kv_bytes(Device::kCpu), 0u);
 
+  // f32 activations per token: residual, normed input, attention and FFN outputs (4 x 7168), queries
+  // (128 x 192), absorbed queries and latent outputs (2 x 128 x 512), head outputs (128 x 128), a block of
+  // 128 scores per head, the dense MLP's gate and up (2 x 18432), logits (129280); for 512 tokens: 748.5 MiB.
+  EXPECT_EQ(p->workspace,
+            512ull * 4 * (4 * 7168 + 128 * 192 + 2 * 128 * 512 + 128 * 128 + 128 * 128 + 2 * 18432 + 129280));
   EXPECT_FALSE(p->whole_model);
   EXPECT_TRUE(p->expert_layers_on_gpu.empty());  // 5.3 GiB spare, the smallest expert layer is 5.9
   EXPECT_LE(p->total(Device::kCuda), 24 * kGiB);
