@@ -95,7 +95,7 @@ int run_imatrix(const ImatrixOptions& o) {
   fmt::print(stderr, "onecard imatrix: {} tokens, {} chunks of {}\n", ids->size(), n_chunks, n_ctx);
 
   model::ImatrixCollector collector;
-  m.set_observer(&collector);
+  if (auto observing = m.set_observer(&collector); !observing.ok()) return fail(observing.error());
   const model::KvCache cache(m.hparams(), 1, n_ctx, loaded->kv_type);
   const auto n_vocab = static_cast<size_t>(m.hparams().n_vocab);
   const int32_t bos = loaded->tokenizer->bos();
@@ -132,7 +132,7 @@ int run_imatrix(const ImatrixOptions& o) {
       return 130;
     }
   }
-  m.set_observer(nullptr);
+  (void)m.set_observer(nullptr);  // detaching cannot fail
 
   const model::Imatrix result =
       collector.result({o.file}, static_cast<uint32_t>(n_chunks), static_cast<uint32_t>(n_ctx));

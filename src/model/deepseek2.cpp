@@ -2,13 +2,36 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdlib>
 #include <cstring>
+#include <optional>
+
+#include <fmt/ranges.h>
 
 #include "base/format.h"
 #include "base/log.h"
 #include "cpu/cpu_backend.h"
+#ifdef ONECARD_HAVE_CUDA
+#include "cuda/backend.h"
+#endif
 
 namespace onecard::model {
+
+// One step's activations on one device: on the CPU views of the Buffers' vectors, on a GPU its memory.
+struct DeepSeek2::Acts {
+  backend::Backend* be = nullptr;
+  float *h = nullptr, *xn = nullptr, *qa = nullptr, *q = nullptr, *kv = nullptr, *attn = nullptr,
+        *tmp = nullptr, *gate = nullptr, *up = nullptr, *router = nullptr, *moe_out = nullptr,
+        *rows = nullptr, *weights = nullptr, *logits = nullptr;
+  int32_t* ids = nullptr;
+  size_t logits_floats = 0;
+  std::vector<void*> owned;  // device allocations, released with the model
+
+  ~Acts() {
+    if (be == nullptr || be->device().kind == backend::DeviceKind::kCpu) return;
+    for (void* p : owned) be->release(p);
+  }
+};
 
 struct DeepSeek2::Buffers {
   // Per token of a step: the residual stream and what each stage makes of it.
@@ -22,6 +45,7 @@ struct DeepSeek2::Buffers {
   // (token, head) row, the expert of each (token, slot) pair in the MoE's expert order.
   std::vector<float> olat;
   std::vector<int32_t> head_of, pair_expert;
+  Acts cpu;  // views of the vectors above
 };
 
 namespace {
@@ -29,6 +53,17 @@ namespace {
 template <class T>
 void grow(std::vector<T>& v, size_t n) {
   v.assign(n, T{});
+}
+
+// Copies between the memories of two backends (the same one, or the host and a device).
+void move(backend::Backend& to, void* dst, backend::Backend& from, const void* src, size_t bytes) {
+  if (&to == &from) {
+    if (dst != src) to.copy(dst, src, bytes);
+  } else if (from.device().kind == backend::DeviceKind::kCpu) {
+    to.upload(dst, src, bytes);
+  } else {
+    from.download(dst, src, bytes);
+  }
 }
 
 backend::RoutingConfig routing_config(const HParams& hp) {
@@ -91,6 +126,24 @@ DeepSeek2::DeepSeek2(gguf::File file, HParams hp, Weights w, const LoadOptions& 
                             hp_.attention_scale()};
   b.rope = rope_config(hp_);
   if (hp_.n_expert > 0) b.routing = routing_config(hp_);
+  Acts& c = b.cpu;
+  c.be = cpu_.get();
+  c.h = b.h.data();
+  c.xn = b.xn.data();
+  c.qa = b.qa.data();
+  c.q = b.q.data();
+  c.kv = b.kv.data();
+  c.attn = b.attn.data();
+  c.tmp = b.tmp.data();
+  c.gate = b.gate.data();
+  c.up = b.up.data();
+  c.router = b.router.data();
+  c.moe_out = b.moe_out.data();
+  c.rows = b.rows.data();
+  c.weights = b.weights.data();
+  c.ids = b.ids.data();
+  main_ = embed_ = output_ = cpu_.get();
+  layer_devices_.assign(hp_.n_layer_decode(), LayerDevices{cpu_.get(), cpu_.get(), cpu_.get()});
 }
 
 DeepSeek2::~DeepSeek2() = default;
@@ -118,28 +171,38 @@ Result<std::unique_ptr<DeepSeek2>> DeepSeek2::load(const std::string& path, cons
     if (t.name.find("_exps") != std::string_view::npos) experts.push_back(t.bytes());
   }
   ONECARD_TRY(place_weights(model->file_.bytes(), experts, model->cpu_->pool(), o.placement, path));
-  std::vector<backend::ExpertTensors*> moe_layers;
-  std::vector<backend::LatentProjections*> latent;
-  for (uint32_t il = 0; il < model->w_.layers.size(); ++il) {
-    LayerWeights& l = model->w_.layers[il];
-    if (model->hp_.is_moe_layer(il)) moe_layers.push_back(&l.experts);
-    latent.push_back(&l.latent);
+  ONECARD_TRY(model->place_on_devices(o));
+  for (backend::Backend* be : {static_cast<backend::Backend*>(model->cpu_.get()), model->gpu_.get()}) {
+    if (be == nullptr) continue;
+    std::vector<backend::ExpertTensors*> moe_layers;
+    std::vector<backend::LatentProjections*> latent;
+    for (uint32_t il = 0; il < model->w_.layers.size(); ++il) {
+      LayerWeights& l = model->w_.layers[il];
+      const LayerDevices& dev = model->layer_devices_[il];
+      if (model->hp_.is_moe_layer(il) && dev.experts == be) moe_layers.push_back(&l.experts);
+      if (dev.attention == be) latent.push_back(&l.latent);
+    }
+    be->prepare_experts(moe_layers);
+    be->prepare_latent(latent);
   }
-  model->cpu_->prepare_experts(moe_layers);
-  model->cpu_->prepare_latent(latent);
+  if (model->gpu_) log::info("{}: {}", path, model->placement_summary());
   log::info("{}: {} layers, context {} tokens", path, model->hp_.n_layer_decode(), model->n_ctx());
   return model;
 }
 
-void DeepSeek2::set_observer(ActivationObserver* observer) {
+Status DeepSeek2::set_observer(ActivationObserver* observer) {
+  if (observer != nullptr && gpu_) {
+    return make_error("activations cannot be observed on {}: load the model on the CPU alone", gpu_->name());
+  }
   observer_ = observer;
-  if (observer == nullptr) return;
+  if (observer == nullptr) return {};
   Buffers& b = *buf_;
   const size_t nb = static_cast<size_t>(n_batch_), H = hp_.n_head;
   if (hp_.layout == MlaLayout::kSplit) grow(b.olat, nb * H * hp_.kv_lora_rank);
   b.head_of.resize(nb * H);
   for (size_t i = 0; i < b.head_of.size(); ++i) b.head_of[i] = static_cast<int32_t>(i % H);
   grow(b.pair_expert, nb * hp_.n_expert_used);
+  return {};
 }
 
 void DeepSeek2::observe(int il, const char* weight, const float* x, int64_t rows, int64_t cols,
@@ -158,6 +221,12 @@ Status DeepSeek2::forward(const std::vector<BatchToken>& batch, const KvView& kv
       kv.pages->width() != static_cast<int>(hp_.kv_cache_width())) {
     return make_error("the KV cache does not have this model's shape ({} layers of {} values)",
                       hp_.n_layer_decode(), hp_.kv_cache_width());
+  }
+  if (kv.pages->backend() != kv_backend()) {
+    return make_error(
+        "the KV cache is in {} memory but this model's attention runs on {} (make it with "
+        "kv_backend())",
+        kv.pages->backend() == nullptr ? "host" : kv.pages->backend()->name(), main_->name());
   }
   size_t n_out = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -186,11 +255,210 @@ Status DeepSeek2::forward(const std::vector<BatchToken>& batch, const KvView& kv
   return {};
 }
 
+Status DeepSeek2::place_on_devices(const LoadOptions& o) {
+  const auto device_of = [&](const std::string& name) {
+    return o.device_of ? o.device_of(name) : backend::kCpu;
+  };
+  // Tensors that one phase reads must share its device; the first present one names the group.
+  struct Group {
+    std::string first;
+    backend::Device device;
+  };
+  const auto join = [&](Group& g, const std::string& name) -> Status {
+    if (file_.tensor(name) == nullptr) return {};
+    const backend::Device d = device_of(name);
+    if (g.first.empty()) {
+      g = {name, d};
+    } else if (!(d == g.device)) {
+      return make_error(
+          "{}: tensor '{}' is placed on {} but '{}' on {}: they are used together and must share "
+          "a device",
+          file_.path(), name, backend::device_name(d), g.first, backend::device_name(g.device));
+    }
+    return {};
+  };
+  const uint32_t n_layer = hp_.n_layer_decode();
+  std::vector<std::array<Group, 3>> groups(n_layer);
+  Group all_attention;
+  for (uint32_t il = 0; il < n_layer; ++il) {
+    const std::string p = fmt::format("blk.{}.", il);
+    for (const char* t : {"attn_q_a", "attn_q_b", "attn_q", "attn_kv_a_mqa", "attn_kv_b", "attn_k_b",
+                          "attn_v_b", "attn_output"})
+      ONECARD_TRY(join(groups[il][0], p + t + ".weight"));
+    ONECARD_TRY(join(all_attention, groups[il][0].first));
+    for (const char* t : {"ffn_gate", "ffn_up", "ffn_down", "ffn_gate_inp", "ffn_gate_shexp", "ffn_up_shexp",
+                          "ffn_down_shexp"})
+      ONECARD_TRY(join(groups[il][1], p + t + ".weight"));
+    for (const char* t : {"ffn_gate_exps", "ffn_up_exps", "ffn_down_exps"})
+      ONECARD_TRY(join(groups[il][2], p + t + ".weight"));
+  }
+  const backend::Device embed = device_of("token_embd.weight"), output = device_of("output.weight");
+  std::optional<backend::Device> gpu;
+  const auto note = [&](backend::Device d, const std::string& name) -> Status {
+    if (d.kind == backend::DeviceKind::kCpu) return {};
+    if (gpu && !(*gpu == d)) {
+      return make_error("{}: tensor '{}' is placed on {} but others on {}: one GPU is supported",
+                        file_.path(), name, backend::device_name(d), backend::device_name(*gpu));
+    }
+    gpu = d;
+    return {};
+  };
+  ONECARD_TRY(note(embed, "token_embd.weight"));
+  ONECARD_TRY(note(output, "output.weight"));
+  for (const auto& layer : groups) {
+    for (const Group& g : layer) ONECARD_TRY(note(g.device, g.first));
+  }
+  if (!gpu) return {};
+  if (o.make_gpu) {
+    auto made = o.make_gpu(*gpu);
+    if (!made.ok())
+      return made.error().with_context(
+          fmt::format("{}: placing tensors on {}", file_.path(), backend::device_name(*gpu)));
+    gpu_ = std::move(made).value();
+  } else {
+#ifdef ONECARD_HAVE_CUDA
+    auto made = cuda::make_backend(gpu->index);
+    if (!made.ok())
+      return made.error().with_context(
+          fmt::format("{}: placing tensors on {}", file_.path(), backend::device_name(*gpu)));
+    gpu_ = std::move(made).value();
+#else
+    return make_error("{}: tensors are placed on {}, but this onecard was built without CUDA", file_.path(),
+                      backend::device_name(*gpu));
+#endif
+  }
+
+  const auto be_of = [&](const Group& g, backend::Backend* otherwise) -> backend::Backend* {
+    if (g.first.empty()) return otherwise;
+    return g.device.kind == backend::DeviceKind::kCpu ? static_cast<backend::Backend*>(cpu_.get())
+                                                      : gpu_.get();
+  };
+  const auto be_on = [&](backend::Device d) -> backend::Backend* {
+    return d.kind == backend::DeviceKind::kCpu ? static_cast<backend::Backend*>(cpu_.get()) : gpu_.get();
+  };
+  main_ = be_of(all_attention, cpu_.get());
+  embed_ = be_on(embed);
+  output_ = be_on(output);
+  for (uint32_t il = 0; il < n_layer; ++il) {
+    backend::Backend* ffn = be_of(groups[il][1], main_);
+    layer_devices_[il] = {main_, ffn, be_of(groups[il][2], ffn)};
+  }
+
+  // Every weight a GPU phase reads is copied there; the norms go with the phase that applies them.
+  const auto place = [&](backend::Backend* be, backend::Weight& w, const std::string& name) -> Status {
+    if (be == cpu_.get() || !w) return {};
+    ONECARD_ASSIGN_OR_RETURN(w, be->place(w, name));
+    return {};
+  };
+  const auto place_vector = [&](backend::Backend* be, backend::Vector& v, const std::string& name) -> Status {
+    if (be == cpu_.get() || !v) return {};
+    ONECARD_ASSIGN_OR_RETURN(v, be->place(v, name));
+    return {};
+  };
+  ONECARD_TRY(place(embed_, w_.token_embd, "token_embd.weight"));
+  ONECARD_TRY(place(output_, w_.output, "output.weight"));
+  ONECARD_TRY(place_vector(main_, w_.output_norm, "output_norm.weight"));
+  for (uint32_t il = 0; il < n_layer; ++il) {
+    LayerWeights& l = w_.layers[il];
+    const LayerDevices& dev = layer_devices_[il];
+    const std::string p = fmt::format("blk.{}.", il);
+    ONECARD_TRY(place_vector(main_, l.attn_norm, p + "attn_norm.weight"));
+    ONECARD_TRY(place_vector(main_, l.q_a_norm, p + "attn_q_a_norm.weight"));
+    ONECARD_TRY(place_vector(main_, l.kv_a_norm, p + "attn_kv_a_norm.weight"));
+    ONECARD_TRY(place_vector(main_, l.ffn_norm, p + "ffn_norm.weight"));
+    ONECARD_TRY(place(main_, l.q_a, p + "attn_q_a.weight"));
+    ONECARD_TRY(place(main_, l.q_b, p + "attn_q_b.weight"));
+    ONECARD_TRY(place(main_, l.q, p + "attn_q.weight"));
+    ONECARD_TRY(place(main_, l.kv_a, p + "attn_kv_a_mqa.weight"));
+    ONECARD_TRY(place(main_, l.wo, p + "attn_output.weight"));
+    const char* kb = hp_.layout == MlaLayout::kSplit ? "attn_k_b" : "attn_kv_b";
+    const char* vb = hp_.layout == MlaLayout::kSplit ? "attn_v_b" : "attn_kv_b";
+    for (size_t h = 0; h < l.latent.uk.size(); ++h) {
+      ONECARD_TRY(place(main_, l.latent.uk[h], fmt::format("{}{}.weight (head {})", p, kb, h)));
+      ONECARD_TRY(place(main_, l.latent.uv[h], fmt::format("{}{}.weight (head {})", p, vb, h)));
+    }
+    ONECARD_TRY(place(dev.ffn, l.gate, p + "ffn_gate.weight"));
+    ONECARD_TRY(place(dev.ffn, l.up, p + "ffn_up.weight"));
+    ONECARD_TRY(place(dev.ffn, l.down, p + "ffn_down.weight"));
+    ONECARD_TRY(place(dev.ffn, l.router, p + "ffn_gate_inp.weight"));
+    ONECARD_TRY(place_vector(dev.ffn, l.router_bias, p + "exp_probs_b.bias"));
+    ONECARD_TRY(place(dev.ffn, l.shared_gate, p + "ffn_gate_shexp.weight"));
+    ONECARD_TRY(place(dev.ffn, l.shared_up, p + "ffn_up_shexp.weight"));
+    ONECARD_TRY(place(dev.ffn, l.shared_down, p + "ffn_down_shexp.weight"));
+    ONECARD_TRY(place(dev.experts, l.experts.gate, p + "ffn_gate_exps.weight"));
+    ONECARD_TRY(place(dev.experts, l.experts.up, p + "ffn_up_exps.weight"));
+    ONECARD_TRY(place(dev.experts, l.experts.down, p + "ffn_down_exps.weight"));
+  }
+
+  // The GPU's activations, as large as the CPU's.
+  gpu_acts_ = std::make_unique<Acts>();
+  Acts& a = *gpu_acts_;
+  a.be = gpu_.get();
+  const Buffers& b = *buf_;
+  const auto alloc = [&](float*& p, size_t floats) -> Status {
+    p = static_cast<float*>(gpu_->alloc(std::max<size_t>(floats, 1) * sizeof(float)));
+    if (p == nullptr) {
+      return make_error("{}: out of memory on {} for the activations of a {}-token step ({})", file_.path(),
+                        gpu_->name(), n_batch_, human_bytes(floats * sizeof(float)));
+    }
+    a.owned.push_back(p);
+    return {};
+  };
+  ONECARD_TRY(alloc(a.h, b.h.size()));
+  ONECARD_TRY(alloc(a.xn, b.xn.size()));
+  ONECARD_TRY(alloc(a.qa, b.qa.size()));
+  ONECARD_TRY(alloc(a.q, b.q.size()));
+  ONECARD_TRY(alloc(a.kv, b.kv.size()));
+  ONECARD_TRY(alloc(a.attn, b.attn.size()));
+  ONECARD_TRY(alloc(a.tmp, b.tmp.size()));
+  ONECARD_TRY(alloc(a.gate, b.gate.size()));
+  ONECARD_TRY(alloc(a.up, b.up.size()));
+  ONECARD_TRY(alloc(a.router, b.router.size()));
+  ONECARD_TRY(alloc(a.moe_out, b.moe_out.size()));
+  ONECARD_TRY(alloc(a.rows, b.rows.size()));
+  ONECARD_TRY(alloc(a.weights, b.weights.size()));
+  float* ids = nullptr;
+  ONECARD_TRY(alloc(ids, b.ids.size()));
+  a.ids = reinterpret_cast<int32_t*>(ids);
+  return {};
+}
+
+DeepSeek2::Acts& DeepSeek2::acts(backend::Backend* be) {
+  return be == cpu_.get() ? buf_->cpu : *gpu_acts_;
+}
+
+backend::Backend* DeepSeek2::kv_backend() const {
+  return main_ == cpu_.get() ? nullptr : main_;
+}
+
+std::string DeepSeek2::placement_summary() const {
+  if (!gpu_) return "every op on the CPU";
+  std::vector<std::string> on_gpu, on_cpu;
+  const auto add = [&](backend::Backend* be, const std::string& what) {
+    auto& list = be == cpu_.get() ? on_cpu : on_gpu;
+    if (std::find(list.begin(), list.end(), what) == list.end()) list.push_back(what);
+  };
+  add(embed_, "embedding");
+  add(main_, "attention and KV cache");
+  for (uint32_t il = 0; il < layer_devices_.size(); ++il) {
+    const bool moe = hp_.is_moe_layer(il);
+    add(layer_devices_[il].ffn, moe ? "router and shared experts" : "dense FFN");
+    if (moe) add(layer_devices_[il].experts, "routed experts");
+  }
+  add(output_, "output head");
+  std::string out;
+  if (!on_gpu.empty()) out += fmt::format("{} on {}", fmt::join(on_gpu, ", "), gpu_->name());
+  if (!on_cpu.empty())
+    out += fmt::format("{}{} on the CPU", out.empty() ? "" : "; ", fmt::join(on_cpu, ", "));
+  return out;
+}
+
 void DeepSeek2::forward_step(const BatchToken* batch, int n, const KvView& kv, float* logits) {
-  Buffers& b = *buf_;
-  backend::Backend& be = *cpu_;
+  Acts& m = acts(main_);
+  Acts& e = acts(embed_);
   const int64_t d = hp_.n_embd;
-  be.embed(w_.token_embd, batch, n, b.h.data(), d);
+  e.be->embed(w_.token_embd, batch, n, e.h, d);
+  if (&e != &m) move(*m.be, m.h, *e.be, e.h, static_cast<size_t>(n * d) * sizeof(float));
   for (int il = 0; il < static_cast<int>(hp_.n_layer_decode()); ++il) {
     attention(il, batch, n, kv);
     feed_forward(il, n);
@@ -199,112 +467,149 @@ void DeepSeek2::forward_step(const BatchToken* batch, int n, const KvView& kv, f
   int n_out = 0;
   for (int t = 0; t < n; ++t) {
     if (!batch[t].logits) continue;
-    be.rms_norm(b.h.data() + t * d, d, w_.output_norm, hp_.rms_eps, 1, b.rows.data() + n_out * d, d);
+    m.be->rms_norm(m.h + t * d, d, w_.output_norm, hp_.rms_eps, 1, m.rows + n_out * d, d);
     ++n_out;
   }
-  if (observer_) observe(-1, "output.weight", b.rows.data(), n_out, d, d);
-  be.matmul(w_.output, b.rows.data(), d, n_out, logits, hp_.n_vocab);
+  if (observer_) observe(-1, "output.weight", m.rows, n_out, d, d);
+  Acts& o = acts(output_);
+  if (&o != &m) move(*o.be, o.rows, *m.be, m.rows, static_cast<size_t>(n_out * d) * sizeof(float));
+  if (&o == &buf_->cpu) {
+    o.be->matmul(w_.output, o.rows, d, n_out, logits, hp_.n_vocab);
+    return;
+  }
+  const size_t floats = static_cast<size_t>(n_out) * hp_.n_vocab;
+  if (floats > o.logits_floats) {
+    // Grown to the most logits a step has asked for (the sequences of a decode step, typically).
+    if (o.logits != nullptr) o.be->release(o.logits);
+    o.logits = static_cast<float*>(o.be->alloc(floats * sizeof(float)));
+    if (o.logits == nullptr) {
+      log::error("out of memory on {} for {} logits", o.be->name(), floats);
+      std::abort();
+    }
+    o.logits_floats = floats;
+  }
+  o.be->matmul(w_.output, o.rows, d, n_out, o.logits, hp_.n_vocab);
+  o.be->download(logits, o.logits, floats * sizeof(float));
 }
 
 void DeepSeek2::attention(int il, const BatchToken* batch, int n, const KvView& kv) {
   Buffers& b = *buf_;
-  backend::Backend& be = *cpu_;
+  Acts& a = acts(main_);
+  backend::Backend& be = *a.be;
   const LayerWeights& l = w_.layers[il];
   const int64_t d = hp_.n_embd, H = hp_.n_head, nope = hp_.qk_nope, qkd = hp_.qk_head_dim();
   const int64_t kvl = hp_.kv_lora_rank, width = hp_.kv_cache_width(), v = hp_.v_head;
   const float eps = hp_.rms_eps;
 
-  be.rms_norm(b.h.data(), d, l.attn_norm, eps, n, b.xn.data(), d);
+  be.rms_norm(a.h, d, l.attn_norm, eps, n, a.xn, d);
   if (observer_) {
-    observe(il, hp_.q_lora_rank > 0 ? "attn_q_a" : "attn_q", b.xn.data(), n, d, d);
-    observe(il, "attn_kv_a_mqa", b.xn.data(), n, d, d);
+    observe(il, hp_.q_lora_rank > 0 ? "attn_q_a" : "attn_q", a.xn, n, d, d);
+    observe(il, "attn_kv_a_mqa", a.xn, n, d, d);
   }
   if (hp_.q_lora_rank > 0) {
     const int64_t ql = hp_.q_lora_rank;
-    be.matmul(l.q_a, b.xn.data(), d, n, b.qa.data(), ql);
-    be.rms_norm(b.qa.data(), ql, l.q_a_norm, eps, n, b.qa.data(), ql);
-    if (observer_) observe(il, "attn_q_b", b.qa.data(), n, ql, ql);
-    be.matmul(l.q_b, b.qa.data(), ql, n, b.q.data(), H * qkd);
+    be.matmul(l.q_a, a.xn, d, n, a.qa, ql);
+    be.rms_norm(a.qa, ql, l.q_a_norm, eps, n, a.qa, ql);
+    if (observer_) observe(il, "attn_q_b", a.qa, n, ql, ql);
+    be.matmul(l.q_b, a.qa, ql, n, a.q, H * qkd);
   } else {
-    be.matmul(l.q, b.xn.data(), d, n, b.q.data(), H * qkd);
+    be.matmul(l.q, a.xn, d, n, a.q, H * qkd);
   }
-  be.matmul(l.kv_a, b.xn.data(), d, n, b.kv.data(), width);
-  be.rms_norm(b.kv.data(), width, l.kv_a_norm, eps, n, b.kv.data(), width);
-  be.rope(b.rope, b.kv.data() + kvl, width, 1, hp_.qk_rope, batch, n);
-  be.rope(b.rope, b.q.data() + nope, H * qkd, static_cast<int>(H), qkd, batch, n);
-  be.kv_store(kv, il, batch, n, b.kv.data(), width);
+  be.matmul(l.kv_a, a.xn, d, n, a.kv, width);
+  be.rms_norm(a.kv, width, l.kv_a_norm, eps, n, a.kv, width);
+  be.rope(b.rope, a.kv + kvl, width, 1, hp_.qk_rope, batch, n);
+  be.rope(b.rope, a.q + nope, H * qkd, static_cast<int>(H), qkd, batch, n);
+  be.kv_store(kv, il, batch, n, a.kv, width);
   const bool split = hp_.layout == MlaLayout::kSplit;
   if (observer_) {
     const gguf::TensorInfo* kv_b = file_.tensor(fmt::format("blk.{}.attn_kv_b.weight", il));
     if (kv_b != nullptr && kv_b->ne[0] == static_cast<uint64_t>(kvl))
-      observe(il, "attn_kv_b", b.kv.data(), n, kvl, width);
-    if (split) observe(il, "attn_k_b", b.q.data(), n * H, nope, qkd, H, b.head_of.data(), 1);
+      observe(il, "attn_kv_b", a.kv, n, kvl, width);
+    if (split) observe(il, "attn_k_b", a.q, n * H, nope, qkd, H, b.head_of.data(), 1);
   }
   // Only the absorbed form makes o_lat, attn_v_b's input.
   float* latents = observer_ && split ? b.olat.data() : nullptr;
   const AttentionMode mode = latents != nullptr ? AttentionMode::kAbsorbed : attention_mode_;
-  be.mla_attend(b.mla, l.latent, b.q.data(), batch, n, kv, il, mode, b.attn.data(), latents);
+  be.mla_attend(b.mla, l.latent, a.q, batch, n, kv, il, mode, a.attn, latents);
 
   if (observer_) {
     if (split) observe(il, "attn_v_b", b.olat.data(), n * H, kvl, kvl, H, b.head_of.data(), 1);
-    observe(il, "attn_output", b.attn.data(), n, H * v, H * v);
+    observe(il, "attn_output", a.attn, n, H * v, H * v);
   }
-  be.matmul(l.wo, b.attn.data(), H * v, n, b.tmp.data(), d);
-  be.add(b.h.data(), b.tmp.data(), nullptr, n * d);
+  be.matmul(l.wo, a.attn, H * v, n, a.tmp, d);
+  be.add(a.h, a.tmp, nullptr, n * d);
 }
 
 void DeepSeek2::feed_forward(int il, int n) {
   Buffers& b = *buf_;
-  backend::Backend& be = *cpu_;
+  Acts& m = acts(main_);
+  const LayerDevices& dev = layer_devices_[il];
+  Acts& f = acts(dev.ffn);
   const LayerWeights& l = w_.layers[il];
   const int64_t d = hp_.n_embd;
-  be.rms_norm(b.h.data(), d, l.ffn_norm, hp_.rms_eps, n, b.xn.data(), d);
+  const size_t row_bytes = static_cast<size_t>(n * d) * sizeof(float);
+  m.be->rms_norm(m.h, d, l.ffn_norm, hp_.rms_eps, n, m.xn, d);
+  if (&f != &m) move(*f.be, f.xn, *m.be, m.xn, row_bytes);
 
   // `names`: the GGUF names of gate, up and down without "blk.N." and ".weight", for the observer.
   auto mlp = [&](const backend::Weight& gate, const backend::Weight& up, const backend::Weight& down,
-                 const std::array<const char*, 3>& names, float* out) {
+                 const std::array<const char*, 3>& names) {
     const int64_t ff = gate.rows;
     if (observer_) {
-      observe(il, names[0], b.xn.data(), n, d, d);
-      observe(il, names[1], b.xn.data(), n, d, d);
+      observe(il, names[0], f.xn, n, d, d);
+      observe(il, names[1], f.xn, n, d, d);
     }
-    be.matmul(gate, b.xn.data(), d, n, b.gate.data(), ff);
-    be.matmul(up, b.xn.data(), d, n, b.up.data(), ff);
-    be.silu_mul(b.gate.data(), b.up.data(), n * ff);
-    if (observer_) observe(il, names[2], b.gate.data(), n, ff, ff);
-    be.matmul(down, b.gate.data(), ff, n, out, d);
+    f.be->matmul(gate, f.xn, d, n, f.gate, ff);
+    f.be->matmul(up, f.xn, d, n, f.up, ff);
+    f.be->silu_mul(f.gate, f.up, n * ff);
+    if (observer_) observe(il, names[2], f.gate, n, ff, ff);
+    f.be->matmul(down, f.gate, ff, n, f.tmp, d);
+  };
+  // The FFN's output (f.tmp) back on the residual's device.
+  const auto tmp_to_main = [&] {
+    if (&f != &m) move(*m.be, m.tmp, *f.be, f.tmp, row_bytes);
   };
 
   if (!hp_.is_moe_layer(static_cast<uint32_t>(il))) {
-    mlp(l.gate, l.up, l.down, {"ffn_gate", "ffn_up", "ffn_down"}, b.tmp.data());
-    be.add(b.h.data(), b.tmp.data(), nullptr, n * d);
+    mlp(l.gate, l.up, l.down, {"ffn_gate", "ffn_up", "ffn_down"});
+    tmp_to_main();
+    m.be->add(m.h, m.tmp, nullptr, n * d);
     return;
   }
 
   const int64_t E = hp_.n_expert, k = hp_.n_expert_used;
-  be.matmul(l.router, b.xn.data(), d, n, b.router.data(), E);
+  f.be->matmul(l.router, f.xn, d, n, f.router, E);
   backend::RoutingConfig cfg = b.routing;
   cfg.bias = l.router_bias.data;
-  be.route(cfg, b.router.data(), n, b.ids.data(), b.weights.data());
+  f.be->route(cfg, f.router, n, f.ids, f.weights);
   if (observer_) {
-    observe(il, "ffn_gate_inp", b.xn.data(), n, d, d);
-    observe(il, "ffn_gate_exps", b.xn.data(), n, d, d, E, b.ids.data(), static_cast<int>(k));
-    observe(il, "ffn_up_exps", b.xn.data(), n, d, d, E, b.ids.data(), static_cast<int>(k));
+    observe(il, "ffn_gate_inp", f.xn, n, d, d);
+    observe(il, "ffn_gate_exps", f.xn, n, d, d, E, f.ids, static_cast<int>(k));
+    observe(il, "ffn_up_exps", f.xn, n, d, d, E, f.ids, static_cast<int>(k));
+  }
+  // The routed experts (the CPU's, in the default split) get the normalised rows, the ids and the weights.
+  Acts& x = acts(dev.experts);
+  if (&x != &f) {
+    const size_t pair_bytes = static_cast<size_t>(n * k) * sizeof(int32_t);
+    move(*x.be, x.xn, *f.be, f.xn, row_bytes);
+    move(*x.be, x.ids, *f.be, f.ids, pair_bytes);
+    move(*x.be, x.weights, *f.be, f.weights, pair_bytes);
   }
   backend::MoeDownInputs down_inputs;
-  be.moe(l.experts, b.xn.data(), n, b.ids.data(), b.weights.data(), static_cast<int>(k), b.moe_out.data(),
-         observer_ ? &down_inputs : nullptr);
+  x.be->moe(l.experts, x.xn, n, x.ids, x.weights, static_cast<int>(k), x.moe_out,
+            observer_ ? &down_inputs : nullptr);
   if (observer_) {
-    for (int64_t i = 0; i < n * k; ++i) b.pair_expert[i] = b.ids[down_inputs.order[i]];
+    for (int64_t i = 0; i < n * k; ++i) b.pair_expert[i] = f.ids[down_inputs.order[i]];
     const int64_t ff = l.experts.down.cols;
     observe(il, "ffn_down_exps", down_inputs.h, n * k, ff, ff, E, b.pair_expert.data(), 1);
   }
+  if (&x != &m) move(*m.be, m.moe_out, *x.be, x.moe_out, row_bytes);
   if (l.shared_gate) {
-    mlp(l.shared_gate, l.shared_up, l.shared_down, {"ffn_gate_shexp", "ffn_up_shexp", "ffn_down_shexp"},
-        b.tmp.data());
-    be.add(b.h.data(), b.moe_out.data(), b.tmp.data(), n * d);
+    mlp(l.shared_gate, l.shared_up, l.shared_down, {"ffn_gate_shexp", "ffn_up_shexp", "ffn_down_shexp"});
+    tmp_to_main();
+    m.be->add(m.h, m.moe_out, m.tmp, n * d);
   } else {
-    be.add(b.h.data(), b.moe_out.data(), nullptr, n * d);
+    m.be->add(m.h, m.moe_out, nullptr, n * d);
   }
 }
 

@@ -2,13 +2,13 @@
 
 namespace onecard::model {
 
-KvPages make_kv_pages(const HParams& hp, int page_tokens, int n_pages, KvType type) {
+KvPages make_kv_pages(const HParams& hp, int page_tokens, int n_pages, KvType type, backend::Backend* on) {
   return KvPages(static_cast<int>(hp.n_layer_decode()), static_cast<int>(hp.kv_cache_width()), page_tokens,
-                 n_pages, type);
+                 n_pages, type, on);
 }
 
-KvCache::KvCache(const HParams& hp, int n_seq, int n_ctx, KvType type, int page_tokens)
-    : pages_(make_kv_pages(hp, page_tokens, n_seq * ((n_ctx + page_tokens - 1) / page_tokens), type)),
+KvCache::KvCache(const HParams& hp, int n_seq, int n_ctx, KvType type, int page_tokens, backend::Backend* on)
+    : pages_(make_kv_pages(hp, page_tokens, n_seq * ((n_ctx + page_tokens - 1) / page_tokens), type, on)),
       n_ctx_(n_ctx) {
   const int per_seq = (n_ctx + page_tokens - 1) / page_tokens;
   tables_.resize(static_cast<size_t>(n_seq));

@@ -17,13 +17,16 @@ using backend::KvPages;
 using backend::KvType;
 using backend::KvView;
 
-// Pages for this model's cache rows: one row of kv_cache_width() values per decode layer and position.
-KvPages make_kv_pages(const HParams& hp, int page_tokens, int n_pages, KvType type);
+// Pages for this model's cache rows: one row of kv_cache_width() values per decode layer and position, in
+// host memory or in the memory of `on` (DeepSeek2::kv_backend()).
+KvPages make_kv_pages(const HParams& hp, int page_tokens, int n_pages, KvType type,
+                      backend::Backend* on = nullptr);
 
 // Each sequence owns enough consecutive pages for n_ctx positions.
 class KvCache {
  public:
-  KvCache(const HParams& hp, int n_seq, int n_ctx, KvType type, int page_tokens = 16);
+  KvCache(const HParams& hp, int n_seq, int n_ctx, KvType type, int page_tokens = 16,
+          backend::Backend* on = nullptr);
   KvCache(const KvCache&) = delete;  // the view points into the page tables
   KvCache& operator=(const KvCache&) = delete;
 

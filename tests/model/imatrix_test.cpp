@@ -70,7 +70,7 @@ TEST_P(GoldenImatrix, HasEveryWeightMatrixWithItsShapeAndTokenCounts) {
   auto m = load(GetParam());
   ASSERT_NE(m, nullptr);
   ImatrixCollector collector;
-  m->set_observer(&collector);
+  ASSERT_TRUE(m->set_observer(&collector).ok());
   forward(*m, tokens(GetParam()));
   ASSERT_TRUE(collector.status().ok()) << collector.status().error().message();
   const model::Imatrix im = collector.result({"t.txt"}, 1, kTokens);
@@ -109,7 +109,7 @@ TEST_P(GoldenImatrix, FirstProjectionSumsMatchADirectComputation) {
   auto m = load(GetParam());
   ASSERT_NE(m, nullptr);
   ImatrixCollector collector;
-  m->set_observer(&collector);
+  ASSERT_TRUE(m->set_observer(&collector).ok());
   const auto ids = tokens(GetParam());
   forward(*m, ids);
   const model::Imatrix im = collector.result({}, 1, kTokens);
@@ -144,9 +144,9 @@ TEST_P(GoldenImatrix, ObserverChangesNoLogits) {
   const auto ids = tokens(GetParam());
   const std::vector<float> before = forward(*m, ids);
   ImatrixCollector collector;
-  m->set_observer(&collector);
+  ASSERT_TRUE(m->set_observer(&collector).ok());
   const std::vector<float> observed = forward(*m, ids);
-  m->set_observer(nullptr);
+  ASSERT_TRUE(m->set_observer(nullptr).ok());
   const std::vector<float> after = forward(*m, ids);
   EXPECT_EQ(after, before);  // unset again: bit for bit what it was
   // Observed: the same, except that split-layout files take the absorbed attention, equal in exact math.
@@ -194,7 +194,7 @@ TEST(ImatrixObserver, RoutedDownInputIsSiluGateTimesUpOfItsExpert) {
   auto m = load("tiny-v3-f32");
   ASSERT_NE(m, nullptr);
   Recorder rec;
-  m->set_observer(&rec);
+  ASSERT_TRUE(m->set_observer(&rec).ok());
   forward(*m, tokens("tiny-v3-f32"));
   const HParams& hp = m->hparams();
   const int il = static_cast<int>(hp.n_dense_lead);  // the first MoE layer
