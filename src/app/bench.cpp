@@ -122,7 +122,7 @@ class Driver {
   // `ids`: the tokens to draw from, not empty.
   Driver(model::DeepSeek2& m, model::KvType kv_type, std::vector<int32_t> ids)
       : m_(m),
-        cache_(m.hparams(), 1, m.n_ctx(), kv_type),
+        cache_(m.hparams(), 1, m.n_ctx(), kv_type, 16, m.kv_backend()),
         rng_(20250101, "onecard-bench"),
         ids_(std::move(ids)) {}
 

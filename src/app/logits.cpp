@@ -37,7 +37,7 @@ int run_logits(const LogitsOptions& o) {
     fmt::print(stderr, "onecard logits: {}\n", e.message());
     return 1;
   };
-  if (auto st = check_cpu_only(o.placement, o.model); !st.ok()) return fail(st.error());
+  if (auto gpu = gpu_requested(o.placement, o.model); !gpu.ok()) return fail(gpu.error());
   auto ids = read_tokens(o.tokens);
   if (!ids.ok()) return fail(ids.error());
   auto kv = model::kv_type_from_name(o.kv_type);
@@ -48,6 +48,10 @@ int run_logits(const LogitsOptions& o) {
   lo.n_batch = o.chunk > 0 ? o.chunk : n;
   lo.n_threads = o.threads;
   lo.repack_experts = !o.no_repack;
+  auto devices = gpu_placement(o.placement, o.model, static_cast<uint32_t>(n),
+                               static_cast<uint32_t>(lo.n_batch), kv.value());
+  if (!devices.ok()) return fail(devices.error());
+  lo.device_of = std::move(devices).value();
   auto m = model::DeepSeek2::load(o.model, lo);
   if (!m.ok()) return fail(m.error());
   if (m.value()->n_ctx() < n) {
@@ -55,7 +59,7 @@ int run_logits(const LogitsOptions& o) {
   }
   std::vector<model::BatchToken> batch;
   for (int i = 0; i < n; ++i) batch.push_back({ids.value()[i], i, 0, true});
-  const model::KvCache cache(m.value()->hparams(), 1, n, kv.value());
+  const model::KvCache cache(m.value()->hparams(), 1, n, kv.value(), 16, m.value()->kv_backend());
   std::vector<float> logits;
   auto st = m.value()->forward(batch, cache, logits);
   if (!st.ok()) return fail(st.error());
@@ -80,7 +84,7 @@ Runner add_logits(CLI::App& app) {
   cmd->add_option("--kv-type", o->kv_type, "KV cache type: f32 or bf16")->capture_default_str();
   cmd->add_option("-t,--threads", o->threads, "Threads (default: one per logical CPU)");
   cmd->add_flag("--no-repack", o->no_repack, kNoRepackHelp);
-  o->placement.add_to(cmd, kCpuOnlyPlacementNote);
+  o->placement.add_to(cmd, kModelPlacementNote);
   return [o] { return run_logits(*o); };
 }
 

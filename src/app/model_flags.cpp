@@ -31,13 +31,15 @@ void ModelFlags::add_to(CLI::App* cmd) {
                   "touched). No effect on one node")
       ->check(CLI::IsMember({"interleave", "none"}))
       ->capture_default_str();
-  placement.add_to(cmd, kCpuOnlyPlacementNote);
+  placement.add_to(cmd, kModelPlacementNote);
 }
 
 Result<LoadedModel> load_model(const ModelFlags& flags) {
-  ONECARD_TRY(check_cpu_only(flags.placement, flags.path));
   ONECARD_ASSIGN_OR_RETURN(const model::KvType kv, model::kv_type_from_name(flags.kv_type));
   model::LoadOptions o;
+  ONECARD_ASSIGN_OR_RETURN(o.device_of,
+                           gpu_placement(flags.placement, flags.path, static_cast<uint32_t>(flags.ctx),
+                                         static_cast<uint32_t>(flags.batch), kv));
   o.n_ctx = flags.ctx;
   o.n_batch = flags.batch;
   o.n_threads = flags.threads;

@@ -35,9 +35,9 @@ struct ModelFlags {
 };
 
 // What the model commands' help says of --gpu-memory and --place.
-inline constexpr const char* kCpuOnlyPlacementNote =
-    "The forward pass of this build runs on the CPU only, so a request for the GPU is refused; onecard "
-    "inspect MODEL --plan shows the plan";
+inline constexpr const char* kModelPlacementNote =
+    "Either puts the model on the GPU by the plan that onecard inspect MODEL --plan prints (the routed "
+    "experts stay on the CPU unless they fit); without them everything runs on the CPU";
 
 struct LoadedModel {
   std::unique_ptr<model::DeepSeek2> model;
@@ -45,7 +45,7 @@ struct LoadedModel {
   model::KvType kv_type = model::KvType::kBF16;
 };
 
-// Refuses GPU placement requests before anything is loaded (check_cpu_only).
+// With --gpu-memory or a cuda --place rule, loads by the placement plan (gpu_placement).
 Result<LoadedModel> load_model(const ModelFlags& flags);
 
 // An engine over a loaded model for `parallel` sequences, with the flags' KV cache type.

@@ -120,7 +120,7 @@ int run_perplexity(PerplexityOptions o) {
   int64_t count = 0;
   KlAccumulator kl;
   std::vector<float> base_lp;
-  const model::KvCache cache(m.hparams(), 1, n_ctx, loaded->kv_type);
+  const model::KvCache cache(m.hparams(), 1, n_ctx, loaded->kv_type, 16, m.kv_backend());
   std::vector<model::BatchToken> batch(static_cast<size_t>(n_ctx));
   std::vector<float> logits;
   for (uint32_t c = 0; c < chunks.n_chunks; ++c) {

@@ -1,8 +1,14 @@
 #include "app/placement_flags.h"
 
+#include <algorithm>
+#include <memory>
+#include <unordered_map>
+
 #include <fmt/format.h>
 
 #include "base/format.h"
+#include "base/log.h"
+#include "model/hparams.h"
 
 #ifdef ONECARD_HAVE_CUDA
 #include "cuda/device.h"
@@ -57,24 +63,61 @@ Result<std::vector<runtime::PlaceRule>> PlacementFlags::rules() const {
   return out;
 }
 
-Status check_cpu_only(const PlacementFlags& flags, const std::string& model_path) {
+Result<std::optional<GpuProbe>> gpu_requested(const PlacementFlags& flags, const std::string& model_path) {
   ONECARD_ASSIGN_OR_RETURN(const std::optional<uint64_t> budget, flags.budget());
   ONECARD_ASSIGN_OR_RETURN(const auto rules, flags.rules());
   std::string flag = budget ? "--gpu-memory" : "";
   for (const auto& r : rules) {
     if (flag.empty() && r.device == runtime::Device::kCuda) flag = fmt::format("--place '{}'", r.rule);
   }
-  if (flag.empty()) return {};
-  const GpuProbe gpu = probe_gpu();
+  if (flag.empty()) return std::optional<GpuProbe>();
+  GpuProbe gpu = probe_gpu();
   if (!gpu.found) {
     return make_error(
         "{} asks for the GPU, but {}; `onecard inspect {} --plan --gpu-memory SIZE` plans for one", flag,
         gpu.why_none, model_path);
   }
-  return make_error(
-      "{} asks for the GPU ({} found), but the forward pass of this build runs on the CPU only; `onecard "
-      "inspect {} --plan` shows the placement it would use",
-      flag, gpu.name, model_path);
+  return std::optional<GpuProbe>(std::move(gpu));
+}
+
+Result<std::function<backend::Device(std::string_view)>> gpu_placement(const PlacementFlags& flags,
+                                                                       const std::string& model_path,
+                                                                       uint32_t n_ctx, uint32_t n_batch,
+                                                                       model::KvType kv) {
+  using DeviceOf = std::function<backend::Device(std::string_view)>;
+  ONECARD_ASSIGN_OR_RETURN(const std::optional<GpuProbe> wanted, gpu_requested(flags, model_path));
+  if (!wanted) return DeviceOf();
+  const GpuProbe& gpu = *wanted;
+  ONECARD_ASSIGN_OR_RETURN(const std::optional<uint64_t> budget, flags.budget());
+  ONECARD_ASSIGN_OR_RETURN(auto rules, flags.rules());
+  ONECARD_ASSIGN_OR_RETURN(const gguf::File file, gguf::File::open_header(model_path));
+  ONECARD_ASSIGN_OR_RETURN(const model::HParams hp, model::read_hparams(file));
+  runtime::PlanRequest rq;
+  rq.tensors = runtime::tensor_descs(file);
+  rq.hp = hp;
+  rq.kv_bytes_per_value = kv == model::KvType::kF32 ? 4 : 2;
+  rq.n_ctx = hp.n_ctx_train > 0 ? std::min<uint64_t>(n_ctx, hp.n_ctx_train) : n_ctx;
+  rq.n_batch = n_batch;
+  rq.rules = std::move(rules);
+  if (budget) {
+    rq.gpu_budget = budget;
+    rq.budget_source = fmt::format("--gpu-memory {}", flags.gpu_memory);
+  } else {
+    rq.gpu_budget = gpu.memory_free - std::min(gpu.memory_free, runtime::kGpuMemoryMargin);
+    rq.budget_source = fmt::format("{}: {} free, less a {} margin", gpu.name, human_bytes(gpu.memory_free),
+                                   human_bytes(runtime::kGpuMemoryMargin));
+  }
+  ONECARD_ASSIGN_OR_RETURN(const runtime::PlacementPlan plan, runtime::plan_placement(rq));
+  for (const std::string& line : runtime::describe_plan(plan)) log::info("{}", line);
+  auto devices = std::make_shared<std::unordered_map<std::string, backend::Device>>();
+  for (const runtime::PlacedTensor& t : plan.tensors) {
+    (*devices)[t.name] =
+        t.device == runtime::Device::kCuda ? backend::Device{backend::DeviceKind::kCuda, 0} : backend::kCpu;
+  }
+  return DeviceOf([devices](std::string_view name) {
+    const auto it = devices->find(std::string(name));
+    return it == devices->end() ? backend::kCpu : it->second;
+  });
 }
 
 }  // namespace onecard::app

@@ -1,16 +1,18 @@
 // The GPU placement flags (`--gpu-memory`, `--place`) and the GPU they would use: parsed the same way by
-// `onecard inspect --plan`, which plans with them, and by the model commands, which refuse them while the
-// forward pass runs on the CPU only.
+// `onecard inspect --plan`, which prints the plan, and by the model commands, which load by it.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "backend/device.h"
 #include "base/result.h"
+#include "model/kv_cache.h"
 #include "runtime/placement_plan.h"
 
 namespace onecard::app {
@@ -36,8 +38,18 @@ struct PlacementFlags {
   Result<std::vector<runtime::PlaceRule>> rules() const;
 };
 
-// For the model commands, before loading: a request for the GPU fails, naming the flag and why (no usable
-// device, or this build's forward pass running on the CPU only); cpu rules alone are accepted.
-Status check_cpu_only(const PlacementFlags& flags, const std::string& model_path);
+// The GPU the flags ask for (none: they ask for none), or an error naming the flag and why there is none
+// usable.
+Result<std::optional<GpuProbe>> gpu_requested(const PlacementFlags& flags, const std::string& model_path);
+
+// For the model commands, before loading: where each tensor goes (LoadOptions::device_of), from the plan of
+// the flags, the model's shapes and the context asked for; unset when the flags ask for no GPU (cpu rules
+// alone run everything on the CPU). A request for the GPU without a usable one fails naming the flag and
+// why; a plan that does not fit fails as the planner says (naming the tensor and the budget). The plan's
+// table is logged.
+Result<std::function<backend::Device(std::string_view)>> gpu_placement(const PlacementFlags& flags,
+                                                                       const std::string& model_path,
+                                                                       uint32_t n_ctx, uint32_t n_batch,
+                                                                       model::KvType kv);
 
 }  // namespace onecard::app

@@ -93,7 +93,7 @@ Engine::Engine(model::DeepSeek2& model, const text::Tokenizer& tokenizer, const 
                 ? options.kv_pages
                 : std::max(1, options.parallel) * ((model.n_ctx() + std::max(1, options.page_tokens) - 1) /
                                                    std::max(1, options.page_tokens)),
-            options.kv_type) {
+            options.kv_type, model.kv_backend()) {
   options_.parallel = std::max(1, options_.parallel);
   options_.page_tokens = pool_.page_tokens();
   options_.kv_pages = pool_.n_pages();

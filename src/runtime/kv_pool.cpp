@@ -4,8 +4,9 @@
 
 namespace onecard::runtime {
 
-KvPool::KvPool(const model::HParams& hp, int page_tokens, int n_pages, model::KvType type)
-    : pages_(model::make_kv_pages(hp, page_tokens, n_pages, type)), meta_(static_cast<size_t>(n_pages)) {
+KvPool::KvPool(const model::HParams& hp, int page_tokens, int n_pages, model::KvType type,
+               backend::Backend* on)
+    : pages_(model::make_kv_pages(hp, page_tokens, n_pages, type, on)), meta_(static_cast<size_t>(n_pages)) {
   free_.reserve(static_cast<size_t>(n_pages));
   // Lowest pages first: they are handed out in order, which keeps a lone sequence's pages together.
   for (int32_t p = n_pages - 1; p >= 0; --p) free_.push_back(p);

@@ -22,7 +22,9 @@ class KvPool {
  public:
   static constexpr uint64_t kRootHash = 0x6f6e6563617264ull;  // the hash "before" position 0
 
-  KvPool(const model::HParams& hp, int page_tokens, int n_pages, model::KvType type);
+  // The pages in host memory, or in the memory of `on` (the model's kv_backend()).
+  KvPool(const model::HParams& hp, int page_tokens, int n_pages, model::KvType type,
+         backend::Backend* on = nullptr);
 
   model::KvPages& pages() { return pages_; }
   int page_tokens() const { return pages_.page_tokens(); }

@@ -139,12 +139,12 @@ TEST(InspectPlan, ATruncatedFileIsShownWithAWarning) {
 TEST(ModelFlags, GpuRequestsFailClearlyBeforeLoading) {
   const std::string run = "run -m '" + tiny_model() + "' -p 'Hi' -n 2 -t 2 ";
   auto r = test::run_onecard(run + "--gpu-memory 24GiB");
+  // With a card the model runs on it (model_gpu_test checks its logits); the refusals are for machines
+  // without.
+  if (r.exit_code == 0) GTEST_SKIP() << "a usable CUDA device is present";
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_TRUE(has(r.err, "--gpu-memory asks for the GPU")) << r.err;
-  // No usable device here, or one the CPU-only forward pass cannot use: either way the flag is refused.
-  EXPECT_TRUE(has(r.err, "no usable CUDA device") || has(r.err, "this build has no CUDA backend") ||
-              has(r.err, "the forward pass of this build runs on the CPU only"))
-      << r.err;
+  EXPECT_TRUE(has(r.err, "no usable CUDA device") || has(r.err, "this build has no CUDA backend")) << r.err;
   EXPECT_TRUE(has(r.err, "--plan")) << r.err;
 
   r = test::run_onecard(run + "--place 'output\\.weight=cuda'");

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 namespace onecard::test {
@@ -27,7 +28,9 @@ class TempDir {
 }  // namespace
 
 std::string golden_dir() {
-  return ONECARD_GOLDEN_DIR;
+  // The GPU machine gets the golden data carried inside the checkout (scripts/gpu-check.sh).
+  const char* dir = std::getenv("ONECARD_GOLDEN_DIR");
+  return dir != nullptr && *dir != '\0' ? std::string(dir) : std::string(ONECARD_GOLDEN_DIR);
 }
 std::string test_data_dir() {
   return ONECARD_TEST_DATA_DIR;

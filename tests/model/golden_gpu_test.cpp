@@ -6,6 +6,7 @@
 // copy leaves the other side's buffer stale or zero).
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <ostream>
 
 #include "common/golden_logits.h"
@@ -129,6 +130,8 @@ std::ostream& operator<<(std::ostream& os, Placement p) {
 // Runs the golden model's prompt with the placement, on a CUDA card or on the stand-in.
 void check_golden(const Case& c, Placement placement, KvType kv, int chunk, bool stand_in) {
   const std::string base = test::golden_dir() + "/models/" + c.model;
+  // The GPU machine gets the golden models that fit what is carried there (scripts/gpu-pack.sh).
+  if (!std::filesystem::exists(base + ".gguf")) GTEST_SKIP() << base << ".gguf is not here";
   const auto tokens = read_all<int32_t>(base + ".tokens.i32");
   const auto want = read_all<float>(base + ".logits.f32");
   LoadOptions o;

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Builds, here, what scripts/gpu-check.sh runs on the lent GPU machine, and packs it into gpu-carry/ (ignored by
+# git; name it in the device tool's `carry`): the onecard binary and the GPU test binaries built for sm_90 (the
+# H200), the one shared library they need that the machine's image lacks (fmt), and the golden models that fit
+# the 64 MiB the device tool carries. That machine has CUDA, CMake and ninja but none of the Debian packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/deps.sh
+cmake -S . -B build/gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DONECARD_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
+  -DONECARD_BENCH=OFF >/dev/null
+cmake --build build/gpu -j"$(nproc)" --target onecard backend_ops_test model_gpu_test cuda_device_test
+rm -rf gpu-carry
+mkdir -p gpu-carry/bin gpu-carry/lib gpu-carry/golden/models
+cp build/gpu/onecard build/gpu/tests/backend/backend_ops_test build/gpu/tests/model/model_gpu_test \
+  build/gpu/tests/cuda/cuda_device_test gpu-carry/bin/
+strip gpu-carry/bin/*
+cp -L "$(ldd build/gpu/onecard | awk '/libfmt/ {print $3}')" gpu-carry/lib/
+# tiny-v3-bf16 (17 MiB) is left out to stay under the limit; model_gpu_test skips the models it cannot find.
+for m in tiny-v3-f32 tiny-v3-f16-kbvb tiny-v2lite-f16; do
+  cp ../shared/golden/models/$m.* gpu-carry/golden/models/
+done
+du -sh gpu-carry
