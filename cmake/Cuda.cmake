@@ -8,8 +8,13 @@ if(NOT ONECARD_CUDA STREQUAL "OFF")
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-      # Consumer cards users run on (Ampere 86, Ada 89) and the Hopper machines we test on (90).
-      set(CMAKE_CUDA_ARCHITECTURES 86 89 90)
+      if(DEFINED ENV{ONECARD_CUDA_ARCHITECTURES})
+        # The test build compiles one architecture (scripts/test.sh), so that CI stays within its time.
+        set(CMAKE_CUDA_ARCHITECTURES $ENV{ONECARD_CUDA_ARCHITECTURES})
+      else()
+        # The cards users run on: Ampere (80 A100, 86 RTX 30), Ada (89 RTX 40), Hopper (90), Blackwell (120 RTX 50).
+        set(CMAKE_CUDA_ARCHITECTURES 80 86 89 90 120)
+      endif()
     endif()
     enable_language(CUDA)
     # The backend headers are C++20. CMake 3.25 does not know nvcc's flag for that dialect (newer CMake

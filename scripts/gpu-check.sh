@@ -10,7 +10,17 @@ mkdir -p "$out"
 carry=gpu-carry
 export LD_LIBRARY_PATH="$PWD/$carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export ONECARD_GOLDEN_DIR="$PWD/$carry/golden"
-bin="$PWD/$carry/bin"
+bin=/tmp/onecard-gpu-bin
+mkdir -p "$bin"
+for f in "$carry"/bin/*.xz; do
+  name="$(basename "$f" .xz)"
+  if command -v xz >/dev/null; then
+    xz -dc "$f" >"$bin/$name"
+  else
+    python3 -c 'import lzma, sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' "$f" >"$bin/$name"
+  fi
+  chmod +x "$bin/$name"
+done
 threads="${THREADS:-16}"
 status=0
 
