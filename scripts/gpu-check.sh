@@ -8,19 +8,13 @@ cd "$(dirname "$0")/.."
 out="${OUT:-gpu-out}"
 mkdir -p "$out"
 carry=gpu-carry
-export LD_LIBRARY_PATH="$PWD/$carry/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export ONECARD_GOLDEN_DIR="$PWD/$carry/golden"
-bin=/tmp/onecard-gpu-bin
-mkdir -p "$bin"
-for f in "$carry"/bin/*.xz; do
-  name="$(basename "$f" .xz)"
-  if command -v xz >/dev/null; then
-    xz -dc "$f" >"$bin/$name"
-  else
-    python3 -c 'import lzma, sys; sys.stdout.buffer.write(lzma.open(sys.argv[1]).read())' "$f" >"$bin/$name"
-  fi
-  chmod +x "$bin/$name"
-done
+unpacked=/tmp/onecard-gpu
+rm -rf "$unpacked" && mkdir -p "$unpacked"
+python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1]).extractall(sys.argv[2])' "$carry/onecard-gpu.tar.xz" \
+  "$unpacked" || tar -C "$unpacked" -xJf "$carry/onecard-gpu.tar.xz" || exit 1
+export LD_LIBRARY_PATH="$unpacked/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+bin="$unpacked/bin"
 threads="${THREADS:-16}"
 status=0
 
