@@ -6,8 +6,6 @@
 namespace onecard::cuda::kernels {
 namespace {
 
-using gguf::GgmlType;
-
 constexpr int kThreads = 256;  // also the positions of one softmax block
 
 __device__ float cache_value(const DeviceKv& kv, int layer, int seq, int pos, int c) {
@@ -69,34 +67,6 @@ __device__ void head_output(const DeviceMla& m, const uint8_t* uv, const float* 
     float s = 0.0f;
     for (int c = 0; c < m.kv_lora; ++c) s += weight_at<F>(uv, m.uv_row_bytes, r, c) * o_lat[c];
     out[r] = s;
-  }
-}
-
-template <class Fn>
-__device__ void with_format(GgmlType type, Fn&& f) {
-  switch (type) {
-    case GgmlType::F32:
-      return f(FmtF32{});
-    case GgmlType::F16:
-      return f(FmtF16{});
-    case GgmlType::BF16:
-      return f(FmtBF16{});
-    case GgmlType::Q8_0:
-      return f(FmtQ8_0{});
-    case GgmlType::Q4_0:
-      return f(FmtQ4_0{});
-    case GgmlType::IQ4_NL:
-      return f(FmtIQ4_NL{});
-    case GgmlType::Q4_K:
-      return f(FmtQ4_K{});
-    case GgmlType::Q5_K:
-      return f(FmtQ5_K{});
-    case GgmlType::Q6_K:
-      return f(FmtQ6_K{});
-    case GgmlType::IQ4_XS:
-      return f(FmtIQ4_XS{});
-    default:
-      return;
   }
 }
 

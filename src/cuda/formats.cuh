@@ -8,6 +8,8 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
+#include "gguf/types.h"
+
 namespace onecard::cuda {
 
 __device__ __forceinline__ float half_at(const uint8_t* p) {
@@ -148,5 +150,37 @@ struct FmtIQ4_XS {
     for (int i = 0; i < 8; ++i) v[i] = dl * static_cast<float>(kIq4nl[(q[i] >> shift) & 0xf]);
   }
 };
+
+// Calls f(F{}) with the decoder of `type`; nothing for a format without one (kernels::format_supported).
+// Host and device callers both pass lambdas of their own side.
+#pragma nv_exec_check_disable
+template <class Fn>
+__host__ __device__ void with_format(gguf::GgmlType type, Fn&& f) {
+  using gguf::GgmlType;
+  switch (type) {
+    case GgmlType::F32:
+      return f(FmtF32{});
+    case GgmlType::F16:
+      return f(FmtF16{});
+    case GgmlType::BF16:
+      return f(FmtBF16{});
+    case GgmlType::Q8_0:
+      return f(FmtQ8_0{});
+    case GgmlType::Q4_0:
+      return f(FmtQ4_0{});
+    case GgmlType::IQ4_NL:
+      return f(FmtIQ4_NL{});
+    case GgmlType::Q4_K:
+      return f(FmtQ4_K{});
+    case GgmlType::Q5_K:
+      return f(FmtQ5_K{});
+    case GgmlType::Q6_K:
+      return f(FmtQ6_K{});
+    case GgmlType::IQ4_XS:
+      return f(FmtIQ4_XS{});
+    default:
+      return;
+  }
+}
 
 }  // namespace onecard::cuda

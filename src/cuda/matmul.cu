@@ -82,35 +82,6 @@ __global__ void moe_combine_kernel(const float* out, const float* weights, int n
   y[i] = s;
 }
 
-// Calls f(F{}) with the decoder of `type`.
-template <class Fn>
-void with_format(GgmlType type, Fn&& f) {
-  switch (type) {
-    case GgmlType::F32:
-      return f(FmtF32{});
-    case GgmlType::F16:
-      return f(FmtF16{});
-    case GgmlType::BF16:
-      return f(FmtBF16{});
-    case GgmlType::Q8_0:
-      return f(FmtQ8_0{});
-    case GgmlType::Q4_0:
-      return f(FmtQ4_0{});
-    case GgmlType::IQ4_NL:
-      return f(FmtIQ4_NL{});
-    case GgmlType::Q4_K:
-      return f(FmtQ4_K{});
-    case GgmlType::Q5_K:
-      return f(FmtQ5_K{});
-    case GgmlType::Q6_K:
-      return f(FmtQ6_K{});
-    case GgmlType::IQ4_XS:
-      return f(FmtIQ4_XS{});
-    default:
-      return;
-  }
-}
-
 unsigned blocks_for(int64_t rows) {
   return static_cast<unsigned>((rows + kWarps - 1) / kWarps);
 }
