@@ -30,6 +30,7 @@ struct DeepSeek2::Acts {
   ~Acts() {
     if (be == nullptr || be->device().kind == backend::DeviceKind::kCpu) return;
     for (void* p : owned) be->release(p);
+    if (logits != nullptr) be->release(logits);
   }
 };
 
