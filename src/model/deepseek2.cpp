@@ -310,32 +310,28 @@ Status DeepSeek2::place_on_devices(const LoadOptions& o) {
     for (const Group& g : layer) ONECARD_TRY(note(g.device, g.first));
   }
   if (!gpu) return {};
-  if (o.make_gpu) {
-    auto made = o.make_gpu(*gpu);
-    if (!made.ok())
-      return made.error().with_context(
-          fmt::format("{}: placing tensors on {}", file_.path(), backend::device_name(*gpu)));
-    gpu_ = std::move(made).value();
-  } else {
 #ifdef ONECARD_HAVE_CUDA
-    auto made = cuda::make_backend(gpu->index);
-    if (!made.ok())
-      return made.error().with_context(
-          fmt::format("{}: placing tensors on {}", file_.path(), backend::device_name(*gpu)));
-    gpu_ = std::move(made).value();
+  const std::function<Result<std::unique_ptr<backend::Backend>>(backend::Device)> make_gpu =
+      o.make_gpu ? o.make_gpu : [](backend::Device d) { return cuda::make_backend(d.index); };
 #else
+  if (!o.make_gpu) {
     return make_error("{}: tensors are placed on {}, but this onecard was built without CUDA", file_.path(),
                       backend::device_name(*gpu));
-#endif
   }
+  const auto& make_gpu = o.make_gpu;
+#endif
+  auto made = make_gpu(*gpu);
+  if (!made.ok())
+    return made.error().with_context(
+        fmt::format("{}: placing tensors on {}", file_.path(), backend::device_name(*gpu)));
+  gpu_ = std::move(made).value();
 
-  const auto be_of = [&](const Group& g, backend::Backend* otherwise) -> backend::Backend* {
-    if (g.first.empty()) return otherwise;
-    return g.device.kind == backend::DeviceKind::kCpu ? static_cast<backend::Backend*>(cpu_.get())
-                                                      : gpu_.get();
-  };
   const auto be_on = [&](backend::Device d) -> backend::Backend* {
     return d.kind == backend::DeviceKind::kCpu ? static_cast<backend::Backend*>(cpu_.get()) : gpu_.get();
+  };
+  // A phase without tensors (no routed experts in a dense layer) runs where `otherwise` does.
+  const auto be_of = [&](const Group& g, backend::Backend* otherwise) {
+    return g.first.empty() ? otherwise : be_on(g.device);
   };
   main_ = be_of(all_attention, cpu_.get());
   embed_ = be_on(embed);
@@ -346,27 +342,22 @@ Status DeepSeek2::place_on_devices(const LoadOptions& o) {
   }
 
   // Every weight a GPU phase reads is copied there; the norms go with the phase that applies them.
-  const auto place = [&](backend::Backend* be, backend::Weight& w, const std::string& name) -> Status {
-    if (be == cpu_.get() || !w) return {};
-    ONECARD_ASSIGN_OR_RETURN(w, be->place(w, name));
-    return {};
-  };
-  const auto place_vector = [&](backend::Backend* be, backend::Vector& v, const std::string& name) -> Status {
-    if (be == cpu_.get() || !v) return {};
-    ONECARD_ASSIGN_OR_RETURN(v, be->place(v, name));
+  const auto place = [&](backend::Backend* be, auto& tensor, const std::string& name) -> Status {
+    if (be == cpu_.get() || !tensor) return {};
+    ONECARD_ASSIGN_OR_RETURN(tensor, be->place(tensor, name));
     return {};
   };
   ONECARD_TRY(place(embed_, w_.token_embd, "token_embd.weight"));
   ONECARD_TRY(place(output_, w_.output, "output.weight"));
-  ONECARD_TRY(place_vector(main_, w_.output_norm, "output_norm.weight"));
+  ONECARD_TRY(place(main_, w_.output_norm, "output_norm.weight"));
   for (uint32_t il = 0; il < n_layer; ++il) {
     LayerWeights& l = w_.layers[il];
     const LayerDevices& dev = layer_devices_[il];
     const std::string p = fmt::format("blk.{}.", il);
-    ONECARD_TRY(place_vector(main_, l.attn_norm, p + "attn_norm.weight"));
-    ONECARD_TRY(place_vector(main_, l.q_a_norm, p + "attn_q_a_norm.weight"));
-    ONECARD_TRY(place_vector(main_, l.kv_a_norm, p + "attn_kv_a_norm.weight"));
-    ONECARD_TRY(place_vector(main_, l.ffn_norm, p + "ffn_norm.weight"));
+    ONECARD_TRY(place(main_, l.attn_norm, p + "attn_norm.weight"));
+    ONECARD_TRY(place(main_, l.q_a_norm, p + "attn_q_a_norm.weight"));
+    ONECARD_TRY(place(main_, l.kv_a_norm, p + "attn_kv_a_norm.weight"));
+    ONECARD_TRY(place(main_, l.ffn_norm, p + "ffn_norm.weight"));
     ONECARD_TRY(place(main_, l.q_a, p + "attn_q_a.weight"));
     ONECARD_TRY(place(main_, l.q_b, p + "attn_q_b.weight"));
     ONECARD_TRY(place(main_, l.q, p + "attn_q.weight"));
@@ -382,7 +373,7 @@ Status DeepSeek2::place_on_devices(const LoadOptions& o) {
     ONECARD_TRY(place(dev.ffn, l.up, p + "ffn_up.weight"));
     ONECARD_TRY(place(dev.ffn, l.down, p + "ffn_down.weight"));
     ONECARD_TRY(place(dev.ffn, l.router, p + "ffn_gate_inp.weight"));
-    ONECARD_TRY(place_vector(dev.ffn, l.router_bias, p + "exp_probs_b.bias"));
+    ONECARD_TRY(place(dev.ffn, l.router_bias, p + "exp_probs_b.bias"));
     ONECARD_TRY(place(dev.ffn, l.shared_gate, p + "ffn_gate_shexp.weight"));
     ONECARD_TRY(place(dev.ffn, l.shared_up, p + "ffn_up_shexp.weight"));
     ONECARD_TRY(place(dev.ffn, l.shared_down, p + "ffn_down_shexp.weight"));
