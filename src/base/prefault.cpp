@@ -43,6 +43,9 @@ PrefaultResult prefault(std::span<const uint8_t> region, ThreadPool& pool, const
       stop.store(true, std::memory_order_relaxed);
   });
   result.bytes = done.load();
+  // The workers may have claimed every chunk, so the caller reports the end itself: progress always
+  // reaches the region's size.
+  if (!stop.load() && options.progress && !options.progress(result.bytes)) stop.store(true);
   for (uint64_t s : sums) result.checksum += s;
   result.stopped = stop.load();
   return result;

@@ -13,8 +13,8 @@ namespace onecard {
 
 struct PrefaultOptions {
   uint64_t chunk_bytes = uint64_t{64} << 20;  // claimed by one thread at a time; a multiple of the page size
-  // Called on the calling thread after each chunk it finishes, with the bytes done by all threads so far;
-  // returning false stops the work (the chunks in progress finish).
+  // Called on the calling thread after each chunk it finishes and once at the end, with the bytes done by
+  // all threads so far; returning false stops the work (the chunks in progress finish).
   std::function<bool(uint64_t done)> progress;
   // Called on each thread before its first chunk: sets its memory policy, say.
   std::function<void(int thread)> on_thread;
