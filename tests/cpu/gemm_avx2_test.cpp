@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/rng.h"
+#include "cpu/gemm.h"
 #include "cpu/isa.h"
 #include "cpu/kernels.h"
 #include "cpu/random_weights.h"
@@ -77,6 +78,58 @@ TEST(GemmAvx2, ExtremeActivationsMatchTheScalarDot) {
           const float want = dot(*f, cols, w.row(r), act_ptr[t]);
           ASSERT_NEAR(y[t * rows + r], want, 2e-5 * magnitude + 1e-30)
               << gguf::type_name(type) << " sign " << sign << " token " << t << " row " << r;
+        }
+      }
+    }
+  }
+}
+
+// gemm_int called directly: a row range that starts off a group boundary and ends in a partial group, token
+// counts that leave every tail of a pass (1, 2, 3 ...) and several passes, an output stride wider than the
+// rows. Each entry must equal the scalar row dot to float rounding, and entries outside the range must stay
+// untouched.
+TEST(GemmAvx2, RowRangesAndTokenCountsMatchTheScalarDot) {
+  const auto isas = supported_isas();
+  if (std::find(isas.begin(), isas.end(), Isa::Avx2) == isas.end()) GTEST_SKIP() << "needs AVX2";
+  const KernelTable& k = kernels(Isa::Avx2);
+  const int64_t rows = 45, r0 = 3, nr = 37;  // blocks of 16, 16 and 5 rows starting at row 3
+  for (GgmlType type : testing::all_matmul_types()) {
+    const IntFormat* f = int_format(type);
+    if (f == nullptr || !k.gemm[type]) continue;
+    const int64_t cols = f->unit == 32 ? 11 * 32 : 3 * 256;
+    const std::vector<uint8_t> data = testing::random_weights(type, rows, cols, 13);
+    const Matrix w = make_matrix(type, cols, rows, data.data());
+    const VecDotFn dot = kernels(Isa::Scalar).row_dot[type];
+    std::vector<float> row(static_cast<size_t>(cols));
+    for (int64_t nt : {1, 2, 3, 5, 6, 17}) {
+      const std::vector<float> x = testing::gaussian(nt * cols, 50 + nt);
+      const size_t act_row = act_row_bytes(f->act, cols), side_row = token_side_bytes(*f, cols);
+      std::vector<uint8_t> acts(act_row * nt), sides(side_row * nt);
+      std::vector<const uint8_t*> act_ptr(nt), side_ptr(nt);
+      for (int64_t t = 0; t < nt; ++t) {
+        quantize_act(f->act, x.data() + t * cols, acts.data() + t * act_row, cols);
+        token_side(*f, cols, acts.data() + t * act_row, sides.data() + t * side_row);
+        act_ptr[t] = acts.data() + t * act_row;
+        side_ptr[t] = sides.data() + t * side_row;
+      }
+      const int64_t ldy = nr + 3;
+      std::vector<float> y(static_cast<size_t>(nt * ldy), -7.0f);
+      avx2::gemm_int(*f, w, r0, nr, GemmTokens{act_ptr.data(), side_ptr.data(), nt}, y.data(), ldy, nullptr,
+                     0);
+      for (int64_t t = 0; t < nt; ++t) {
+        for (int64_t i = 0; i < ldy; ++i) {
+          const float got = y[t * ldy + i];
+          if (i >= nr) {
+            ASSERT_EQ(got, -7.0f) << gguf::type_name(type) << " wrote past the rows, token " << t;
+            continue;
+          }
+          ASSERT_TRUE(quant::dequantize_row(type, w.row(r0 + i), row.data(), cols).ok());
+          double magnitude = 0;
+          for (int64_t c = 0; c < cols; ++c)
+            magnitude += std::abs(static_cast<double>(row[c]) * x[t * cols + c]);
+          const float want = dot(*f, cols, w.row(r0 + i), act_ptr[t]);
+          ASSERT_NEAR(got, want, 2e-5 * magnitude + 1e-30)
+              << gguf::type_name(type) << " tokens " << nt << " token " << t << " row " << r0 + i;
         }
       }
     }

@@ -33,11 +33,22 @@ void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmT
 // The largest unsigned level of a format's integer view (its levels lie in [0, max_level]).
 int max_level(const IntFormat& f);
 
-// One unit of one group: levels [unit / 4][8 rows][4 bytes], then scales s [subs][8] and, for affine formats,
-// offsets m [subs][8] as floats.
+// Q2_K, Q3_K, Q4_K and Q6_K keep their sub-block scales as the small integers of the file, so that the kernel
+// applies them to the int16 sums with the vpmaddwd that widens those anyway and converts to float once per
+// 256 columns instead of once per sub-block.
+bool int_scales(const IntFormat& f);
+
+// One unit of one group: levels [unit / 4][8 rows][4 bytes], then
+// - for int_scales formats: the integer scales [subs][8] as int32 holding the scale in both int16 halves; the
+//   unit's d [8] as floats; the integer offsets of sub-block pairs [subs / 2][8] as int16 pairs (low half the
+//   even sub-block), which multiply the activation sums of those sub-blocks: the mins of the affine formats,
+//   -z * scale of the others; for affine formats the mins' multiplier -dmin [8] as floats;
+// - otherwise: scales s [subs][8] and, for affine formats, offsets m [subs][8] as floats.
 inline size_t group_unit_bytes(const IntFormat& f) {
-  return static_cast<size_t>(f.unit) * kLanes +
-         static_cast<size_t>(f.subs()) * kLanes * 4 * (f.affine ? 2 : 1);
+  const auto subs = static_cast<size_t>(f.subs()), lane_words = size_t{kLanes} * 4;
+  const size_t levels = static_cast<size_t>(f.unit) * kLanes;
+  if (int_scales(f)) return levels + (subs + 1 + subs / 2 + (f.affine ? 1 : 0)) * lane_words;
+  return levels + subs * lane_words * (f.affine ? 2 : 1);
 }
 
 // Unit u of the 8 rows starting at row0, row_bytes apart, interleaved into out (32-byte aligned) through

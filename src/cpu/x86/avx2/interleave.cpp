@@ -1,8 +1,9 @@
 // AVX2 interleaving for the batched kernel. Q2_K, Q3_K, Q4_K, Q6_K and Q8_0 are transposed as the raw bytes
 // of the file (the bit operations that extract levels act on every byte alike, so they work as well after the
 // transpose), with each row's scales fetched into its lane by gathers and decoded in vectors (Q3_K's, packed
-// across bytes, row by row). Any other format has each of its 8 rows unpacked into the integer view by the
-// table's unpacker (a vector one where there is one), and the unpacked rows transposed the same way.
+// across bytes, row by row); the K formats among them keep their scales as integers (gemm.h). Any other
+// format has each of its 8 rows unpacked into the integer view by the table's unpacker (a vector one where
+// there is one), and the unpacked rows transposed the same way.
 #include <algorithm>
 
 #include "base/half.h"
@@ -81,6 +82,30 @@ ONECARD_AVX2 __m256 halves_to_float(__m256i v) {
   return _mm256_cvtph_ps(_mm256_castsi256_si128(packed));
 }
 
+// The integer-scale tail of a unit (gemm.h), after its levels.
+struct IntScales {
+  uint8_t* at;
+  int subs;
+
+  // lo's and hi's low 16 bits as the low and high half of each lane.
+  static ONECARD_AVX2 __m256i pair(__m256i lo, __m256i hi) {
+    return _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(hi, 16));
+  }
+  ONECARD_AVX2 void put(int slot, __m256i v) const { store(at, slot, v); }
+
+  ONECARD_AVX2 void scale(int b, __m256i v) const { put(b, pair(v, v)); }
+  ONECARD_AVX2 void d(__m256 v) const { put(subs, _mm256_castps_si256(v)); }
+  ONECARD_AVX2 void offsets(int j, __m256i even, __m256i odd) const { put(subs + 1 + j, pair(even, odd)); }
+  ONECARD_AVX2 void dmin(__m256 v) const { put(subs + 1 + subs / 2, _mm256_castps_si256(v)); }
+  // The levels of a non-affine format are biased by z: each sub-block's sum of products carries z times its
+  // activation sum too much, z * scale times the activation sum that the offsets remove.
+  ONECARD_AVX2 void zero_offsets(int z, const __m256i* sc) const {
+    const __m256i neg_z = _mm256_set1_epi32(-z);
+    for (int j = 0; j < subs / 2; ++j)
+      offsets(j, _mm256_mullo_epi32(sc[2 * j], neg_z), _mm256_mullo_epi32(sc[2 * j + 1], neg_z));
+  }
+};
+
 ONECARD_AVX2 void q4_k(const Unit& src, uint8_t* out) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   for (int j = 0; j < 4; ++j) {
@@ -91,28 +116,24 @@ ONECARD_AVX2 void q4_k(const Unit& src, uint8_t* out) {
       store(out, 16 * j + 8 + k, _mm256_and_si256(_mm256_srli_epi16(q[k], 4), m4));
     }
   }
-  // Scales and offsets (d * scale, -dmin * min of each sub-block), from the 4 dwords that hold them.
+  // The 6-bit scales and mins of the 8 sub-blocks, from the 3 dwords that hold them.
   const __m256i dd = src.dwords(0);
-  const __m256 d = halves_to_float(dd);
-  const __m256 neg_dmin = _mm256_sub_ps(_mm256_setzero_ps(), halves_to_float(_mm256_srli_epi32(dd, 16)));
   const __m256i u0 = src.dwords(4), u1 = src.dwords(8), u2 = src.dwords(12);
   const __m256i m6 = _mm256_set1_epi32(63), m2 = _mm256_set1_epi32(3), low4 = _mm256_set1_epi32(15);
-  auto* s = reinterpret_cast<float*>(out + 256 * kLanes);
-  float* m = s + 8 * kLanes;
+  __m256i sc[8], mn[8];
   for (int b = 0; b < 4; ++b) {
-    const __m256i sc = _mm256_and_si256(_mm256_srli_epi32(u0, 8 * b), m6);
-    const __m256i mn = _mm256_and_si256(_mm256_srli_epi32(u1, 8 * b), m6);
-    const __m256i sc_hi =
-        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 8 * b), low4),
-                        _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 8 * b + 6), m2), 4));
-    const __m256i mn_hi =
-        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 8 * b + 4), low4),
-                        _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 8 * b + 6), m2), 4));
-    _mm256_store_ps(s + b * kLanes, _mm256_mul_ps(_mm256_cvtepi32_ps(sc), d));
-    _mm256_store_ps(s + (b + 4) * kLanes, _mm256_mul_ps(_mm256_cvtepi32_ps(sc_hi), d));
-    _mm256_store_ps(m + b * kLanes, _mm256_mul_ps(_mm256_cvtepi32_ps(mn), neg_dmin));
-    _mm256_store_ps(m + (b + 4) * kLanes, _mm256_mul_ps(_mm256_cvtepi32_ps(mn_hi), neg_dmin));
+    sc[b] = _mm256_and_si256(_mm256_srli_epi32(u0, 8 * b), m6);
+    mn[b] = _mm256_and_si256(_mm256_srli_epi32(u1, 8 * b), m6);
+    sc[b + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 8 * b), low4),
+                                _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u0, 8 * b + 6), m2), 4));
+    mn[b + 4] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(u2, 8 * b + 4), low4),
+                                _mm256_slli_epi32(_mm256_and_si256(_mm256_srli_epi32(u1, 8 * b + 6), m2), 4));
   }
+  const IntScales out_scales{out + 256 * kLanes, 8};
+  for (int b = 0; b < 8; ++b) out_scales.scale(b, sc[b]);
+  for (int j = 0; j < 4; ++j) out_scales.offsets(j, mn[2 * j], mn[2 * j + 1]);
+  out_scales.d(halves_to_float(dd));
+  out_scales.dmin(_mm256_sub_ps(_mm256_setzero_ps(), halves_to_float(_mm256_srli_epi32(dd, 16))));
 }
 
 ONECARD_AVX2 void q6_k(const Unit& src, uint8_t* out) {
@@ -138,15 +159,15 @@ ONECARD_AVX2 void q6_k(const Unit& src, uint8_t* out) {
     }
   }
   // d is read as the top half of the dword ending with it, which stays inside the block.
-  const __m256 d = halves_to_float(_mm256_srli_epi32(src.dwords(offsetof(BlockQ6_K, d) - 2), 16));
-  auto* s = reinterpret_cast<float*>(out + 256 * kLanes);
+  const IntScales out_scales{out + 256 * kLanes, 16};
+  out_scales.d(halves_to_float(_mm256_srli_epi32(src.dwords(offsetof(BlockQ6_K, d) - 2), 16)));
+  __m256i sc[16];
   for (int w = 0; w < 4; ++w) {
     const __m256i sc4 = src.dwords(offsetof(BlockQ6_K, scales) + 4 * w);
-    for (int b = 0; b < 4; ++b) {
-      const __m256i sc = _mm256_srai_epi32(_mm256_slli_epi32(sc4, 24 - 8 * b), 24);
-      _mm256_store_ps(s + (4 * w + b) * kLanes, _mm256_mul_ps(_mm256_cvtepi32_ps(sc), d));
-    }
+    for (int b = 0; b < 4; ++b) sc[4 * w + b] = _mm256_srai_epi32(_mm256_slli_epi32(sc4, 24 - 8 * b), 24);
   }
+  for (int b = 0; b < 16; ++b) out_scales.scale(b, sc[b]);
+  out_scales.zero_offsets(32, sc);
 }
 
 // Element 128n + 32j + l of a Q2_K or Q3_K block is bit pair j of qs[32n + l]: chunk 32n + 8j + k holds
@@ -165,22 +186,21 @@ ONECARD_AVX2 void two_bit_levels(const Unit& src, size_t qs, uint8_t* out) {
 
 ONECARD_AVX2 void q2_k(const Unit& src, uint8_t* out) {
   two_bit_levels(src, offsetof(BlockQ2_K, qs), out);
-  // Scales d * (low nibble) and offsets -dmin * (high nibble) of the 16 sub-blocks, four per gathered dword.
+  // Scales (low nibble) and mins (high nibble) of the 16 sub-blocks, four per gathered dword.
   const __m256i dd = src.dwords(offsetof(BlockQ2_K, d));
-  const __m256 d = halves_to_float(dd);
-  const __m256 neg_dmin = _mm256_sub_ps(_mm256_setzero_ps(), halves_to_float(_mm256_srli_epi32(dd, 16)));
   const __m256i low4 = _mm256_set1_epi32(15);
-  auto* s = reinterpret_cast<float*>(out + 256 * kLanes);
-  float* m = s + 16 * kLanes;
+  const IntScales out_scales{out + 256 * kLanes, 16};
+  __m256i mn[16];
   for (int w = 0; w < 4; ++w) {
     const __m256i sc4 = src.dwords(offsetof(BlockQ2_K, scales) + 4 * w);
     for (int b = 0; b < 4; ++b) {
-      const __m256i sc = _mm256_and_si256(_mm256_srli_epi32(sc4, 8 * b), low4);
-      const __m256i mn = _mm256_and_si256(_mm256_srli_epi32(sc4, 8 * b + 4), low4);
-      _mm256_store_ps(s + (4 * w + b) * kLanes, _mm256_mul_ps(d, _mm256_cvtepi32_ps(sc)));
-      _mm256_store_ps(m + (4 * w + b) * kLanes, _mm256_mul_ps(_mm256_cvtepi32_ps(mn), neg_dmin));
+      out_scales.scale(4 * w + b, _mm256_and_si256(_mm256_srli_epi32(sc4, 8 * b), low4));
+      mn[4 * w + b] = _mm256_and_si256(_mm256_srli_epi32(sc4, 8 * b + 4), low4);
     }
   }
+  for (int j = 0; j < 8; ++j) out_scales.offsets(j, mn[2 * j], mn[2 * j + 1]);
+  out_scales.d(halves_to_float(dd));
+  out_scales.dmin(_mm256_sub_ps(_mm256_setzero_ps(), halves_to_float(_mm256_srli_epi32(dd, 16))));
 }
 
 ONECARD_AVX2 void q3_k(const Unit& src, uint8_t* out) {
@@ -200,13 +220,21 @@ ONECARD_AVX2 void q3_k(const Unit& src, uint8_t* out) {
     }
   }
   // The 6-bit scales are packed across the 12 bytes: decoded per row.
-  auto* s = reinterpret_cast<float*>(out + 256 * kLanes);
+  alignas(32) int32_t scales[16][kLanes];
+  alignas(32) float d[kLanes];
   for (int lane = 0; lane < kLanes; ++lane) {
     const auto* b = reinterpret_cast<const BlockQ3_K*>(src.rows.row(lane) + src.base);
-    const float d = fp16_to_fp32(b->d);
-    for (int k = 0; k < 16; ++k)
-      s[k * kLanes + lane] = d * static_cast<float>(quant::q3k_scale(k, b->scales) - 32);
+    d[lane] = fp16_to_fp32(b->d);
+    for (int k = 0; k < 16; ++k) scales[k][lane] = quant::q3k_scale(k, b->scales) - 32;
   }
+  const IntScales out_scales{out + 256 * kLanes, 16};
+  __m256i sc[16];
+  for (int k = 0; k < 16; ++k) {
+    sc[k] = _mm256_load_si256(reinterpret_cast<const __m256i*>(scales[k]));
+    out_scales.scale(k, sc[k]);
+  }
+  out_scales.d(_mm256_load_ps(d));
+  out_scales.zero_offsets(4, sc);
 }
 
 ONECARD_AVX2 void q8_0(const Unit& src, uint8_t* out) {
@@ -249,6 +277,12 @@ ONECARD_AVX2 void unpacked_rows(const IntFormat& f, UnpackFn unpack, const Rows&
 }
 
 }  // namespace
+
+bool int_scales(const IntFormat& f) {
+  const auto t = f.type;
+  return t == gguf::GgmlType::Q2_K || t == gguf::GgmlType::Q3_K || t == gguf::GgmlType::Q4_K ||
+         t == gguf::GgmlType::Q6_K;
+}
 
 int max_level(const IntFormat& f) {
   if (!f.affine) return f.zero == 0 ? 255 : 2 * f.zero - 1;  // levels are biased around z
