@@ -133,7 +133,8 @@ struct FloatScaleKernel {
 // activation scale. The offsets multiply the activation sums of sub-block pairs, which Q8_K keeps per 16.
 template <int SUB, bool AFFINE, int STEPS>
 struct IntScaleKernel {
-  static constexpr int kGroups = 2, kTokens = 2;
+  // Measured: a third token pays for the sub-16 formats, while Q4_K's long int16 runs lose with it.
+  static constexpr int kGroups = 2, kTokens = SUB == 16 ? 3 : 2;
 
   // Token t's activation sums of sub-blocks 2j and 2j + 1 as an int16 pair in every lane.
   template <int T>
