@@ -5,7 +5,7 @@
 // unpacked rows transposed the same way.
 #include <algorithm>
 
-#include "cpu/unpack_avx512.h"
+#include "cpu/kernels.h"
 #include "cpu/x86.h"
 #include "cpu/x86/avx512/gemm.h"
 #include "quant/blocks.h"
@@ -186,12 +186,13 @@ ONECARD_AVX512 Unit from_rows(const IntFormat& f, const uint8_t* row0, size_t ro
   return Unit{r, static_cast<size_t>(u) * f.unit_bytes};
 }
 
-// Any other format: each row unpacked (by a vector unpacker where there is one), then the unpacked rows
+// Any other format: each row unpacked by the table's unpacker (a vector one where there is one, AVX-512 or
+// AVX2: the grid formats' scalar unpack took two thirds of a 512-token IQ2_XXS MoE), then the unpacked rows
 // transposed the same way.
 ONECARD_AVX512 void unpacked_rows(const IntFormat& f, const uint8_t* row0, size_t row_bytes, int valid,
                                   int64_t u, uint8_t* out) {
-  const UnpackFn fast = unpack_avx512(f.type);
-  const UnpackFn unpack = fast != nullptr ? fast : f.unpack;
+  static const PerType<UnpackFn>& unpackers = kernels(Isa::Avx512Vnni).unpack;
+  const UnpackFn unpack = unpackers[f.type];
   alignas(64) UnpackedUnit rows[kLanes];
   for (int lane = 0; lane < kLanes; ++lane) {
     unpack(row0 + static_cast<size_t>(std::min(lane, valid - 1)) * row_bytes + u * f.unit_bytes, rows[lane]);
