@@ -20,8 +20,9 @@ namespace {
 constexpr int kGroups = static_cast<int>(kGemmBlockRows / kLanes);
 constexpr int kMaxTokens = 4;    // tokens per pass at most
 constexpr int kSpanElems = 256;  // columns interleaved at once (several units of the 32-element formats)
-// The largest group_unit_bytes times units per span: a 256-element unit with 16 scales and 16 offsets.
-constexpr size_t kMaxGroupSpan = 256 * kLanes + 2 * 16 * kLanes * 4;
+// The largest group_unit_bytes times units per span: 256 columns with both sign-trick operands (Q8_0), or a
+// 256-element unit with 16 scales and 16 offsets.
+constexpr size_t kMaxGroupSpan = 2 * 256 * kLanes + 2 * 16 * kLanes * 4;
 
 // vpmaddubsw steps whose int16 sums cannot saturate: each adds at most 2 * 127 * (largest |level|) to a lane.
 int int16_steps(const IntFormat& f) {
@@ -43,26 +44,25 @@ struct Pass {
 };
 
 // The int16 sums s16[g][t] of steps [k0, k0 + STEPS) of 4 columns from column c0 of a unit's levels. SIGNED:
-// levels biased by 128, multiplied as signed values with the sign trick.
+// the levels are the sign trick's pairs |w|, w (gemm.h).
 template <int G, int T, bool SIGNED, int STEPS>
 ONECARD_AVX2 inline void int16_sums(const Pass& p, const uint8_t* unit, size_t act_at, int c0,
                                     __m256i s16[G][T]) {
-  const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
   for (int k = 0; k < STEPS; ++k) {
     const int c = c0 + 4 * k;
     __m256i w[G], sign_of[G];
     for (int g = 0; g < G; ++g) {
-      w[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(unit + g * p.group_span + c * kLanes));
-      sign_of[g] = w[g];
-      if constexpr (SIGNED) {
-        sign_of[g] = _mm256_xor_si256(w[g], bias);
-        w[g] = _mm256_abs_epi8(sign_of[g]);
-      }
+      const auto* v =
+          reinterpret_cast<const __m256i*>(unit + g * p.group_span + c * kLanes * (SIGNED ? 2 : 1));
+      w[g] = _mm256_load_si256(v);
+      if constexpr (SIGNED) sign_of[g] = _mm256_load_si256(v + 1);
     }
     for (int t = 0; t < T; ++t) {
       const __m256i a = _mm256_set1_epi32(static_cast<int32_t>(quant::load_u32(p.act[t] + act_at + c)));
       for (int g = 0; g < G; ++g) {
-        const __m256i m = _mm256_maddubs_epi16(w[g], SIGNED ? _mm256_sign_epi8(a, sign_of[g]) : a);
+        __m256i ag = a;
+        if constexpr (SIGNED) ag = _mm256_sign_epi8(a, sign_of[g]);
+        const __m256i m = _mm256_maddubs_epi16(w[g], ag);
         s16[g][t] = k == 0 ? m : _mm256_add_epi16(s16[g][t], m);
         // Pins each sum to its step: otherwise GCC computes all products of an unrolled sub-block first and
         // spills them (a third slower).
@@ -80,7 +80,7 @@ struct FloatScaleKernel {
 
   template <int G, int T>
   static ONECARD_AVX2 void pass(const Pass& p) {
-    constexpr int kSubs = UNIT / SUB, kSteps = SUB / 4;
+    constexpr int kSubs = UNIT / SUB, kSteps = SUB / 4, kLevelBytes = UNIT * kLanes * (SIGNED ? 2 : 1);
     static_assert(kSteps % STEPS == 0);
     const __m256i ones = _mm256_set1_epi16(1);
     __m256 acc[G][T];
@@ -106,7 +106,7 @@ struct FloatScaleKernel {
               dot[g][t] = _mm256_add_epi32(dot[g][t], _mm256_madd_epi16(s16[g][t], ones));
         }
         for (int g = 0; g < G; ++g) {
-          const auto* s = reinterpret_cast<const float*>(unit + g * p.group_span + UNIT * kLanes);
+          const auto* s = reinterpret_cast<const float*>(unit + g * p.group_span + kLevelBytes);
           const __m256 sv = _mm256_load_ps(s + b * kLanes);
           for (int t = 0; t < T; ++t) {
             const __m256 scale = _mm256_mul_ps(sv, _mm256_set1_ps(p.da[t][uu]));

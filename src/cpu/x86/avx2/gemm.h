@@ -7,8 +7,8 @@
 // vpmaddubsw adds its two products into a saturating int16, so the sums are widened to int32 (vpmaddwd) as
 // often as the format's largest level requires: a 4-bit format accumulates a whole 32-column sub-block in
 // int16, the grids with levels up to 126 widen after every instruction. The formats whose levels span all 8
-// bits (Q8_0, IQ4_NL, IQ4_XS: biased by 128) are made signed again in the kernel and multiplied with the sign
-// trick, |w| times a with w's sign, which cannot saturate.
+// bits (Q8_0, IQ4_NL, IQ4_XS: biased by 128) are multiplied as signed values with the sign trick, |w| times a
+// with w's sign, which cannot saturate; their interleaved units hold both |w| and w.
 #pragma once
 
 #include <cstddef>
@@ -38,7 +38,8 @@ int max_level(const IntFormat& f);
 // 256 columns instead of once per sub-block.
 bool int_scales(const IntFormat& f);
 
-// One unit of one group: levels [unit / 4][8 rows][4 bytes], then
+// One unit of one group: levels [unit / 4][8 rows][4 bytes] (for the formats biased by 128: [unit / 4][|w|,
+// w] [8 rows][4 bytes], signed), then
 // - for int_scales formats: the integer scales [subs][8] as int32 holding the scale in both int16 halves; the
 //   unit's d [8] as floats; the integer offsets of sub-block pairs [subs / 2][8] as int16 pairs (low half the
 //   even sub-block), which multiply the activation sums of those sub-blocks: the mins of the affine formats,
@@ -46,7 +47,7 @@ bool int_scales(const IntFormat& f);
 // - otherwise: scales s [subs][8] and, for affine formats, offsets m [subs][8] as floats.
 inline size_t group_unit_bytes(const IntFormat& f) {
   const auto subs = static_cast<size_t>(f.subs()), lane_words = size_t{kLanes} * 4;
-  const size_t levels = static_cast<size_t>(f.unit) * kLanes;
+  const size_t levels = static_cast<size_t>(f.unit) * kLanes * (f.zero == 128 ? 2 : 1);
   if (int_scales(f)) return levels + (subs + 1 + subs / 2 + (f.affine ? 1 : 0)) * lane_words;
   return levels + subs * lane_words * (f.affine ? 2 : 1);
 }

@@ -297,9 +297,11 @@ int max_level(const IntFormat& f) {
   }
 }
 
-ONECARD_AVX2 void interleave_unit(const IntFormat& f, UnpackFn unpack, const uint8_t* row0, size_t row_bytes,
-                                  int valid, int64_t u, uint8_t* out) {
-  const Rows r{row0, row_bytes, valid};
+namespace {
+
+// The unit in the integer view's layout (levels once, unsigned).
+ONECARD_AVX2 void interleave_view(const IntFormat& f, UnpackFn unpack, const Rows& r, int64_t u,
+                                  uint8_t* out) {
   const auto type = f.type;
   if (type != gguf::GgmlType::Q2_K && type != gguf::GgmlType::Q3_K && type != gguf::GgmlType::Q4_K &&
       type != gguf::GgmlType::Q6_K && type != gguf::GgmlType::Q8_0) {
@@ -308,7 +310,7 @@ ONECARD_AVX2 void interleave_unit(const IntFormat& f, UnpackFn unpack, const uin
   }
   // A group spans 8 rows of one matrix, far below 2 GiB: the offsets fit gather's 32-bit indices.
   alignas(32) int32_t offsets[kLanes];
-  for (int i = 0; i < kLanes; ++i) offsets[i] = static_cast<int32_t>(r.row(i) - row0);
+  for (int i = 0; i < kLanes; ++i) offsets[i] = static_cast<int32_t>(r.row(i) - r.row0);
   const Unit src{r, static_cast<size_t>(u) * f.unit_bytes,
                  _mm256_load_si256(reinterpret_cast<const __m256i*>(offsets))};
   if (type == gguf::GgmlType::Q2_K) q2_k(src, out);
@@ -316,6 +318,34 @@ ONECARD_AVX2 void interleave_unit(const IntFormat& f, UnpackFn unpack, const uin
   if (type == gguf::GgmlType::Q4_K) q4_k(src, out);
   if (type == gguf::GgmlType::Q6_K) q6_k(src, out);
   if (type == gguf::GgmlType::Q8_0) q8_0(src, out);
+}
+
+// The levels of a view biased by 128 as the two operands of the sign trick, |w| then w for each 4 columns,
+// followed by the view's scales.
+ONECARD_AVX2 void split_signs(const IntFormat& f, const uint8_t* view, uint8_t* out) {
+  const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+  for (int k = 0; k < f.unit / 4; ++k) {
+    const __m256i w =
+        _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(view + 32 * k)), bias);
+    store(out, 2 * k, _mm256_abs_epi8(w));
+    store(out, 2 * k + 1, w);
+  }
+  const size_t levels = static_cast<size_t>(f.unit) * kLanes;
+  std::copy(view + levels, view + levels + static_cast<size_t>(f.subs()) * kLanes * 4, out + 2 * levels);
+}
+
+}  // namespace
+
+ONECARD_AVX2 void interleave_unit(const IntFormat& f, UnpackFn unpack, const uint8_t* row0, size_t row_bytes,
+                                  int valid, int64_t u, uint8_t* out) {
+  const Rows r{row0, row_bytes, valid};
+  if (f.zero != 128) {
+    interleave_view(f, unpack, r, u, out);
+    return;
+  }
+  alignas(32) uint8_t view[kMaxUnit * kLanes + kMaxSubBlocks * kLanes * 4];
+  interleave_view(f, unpack, r, u, view);
+  split_signs(f, view, out);
 }
 
 }  // namespace onecard::cpu::avx2
