@@ -16,8 +16,8 @@
 namespace onecard::app {
 
 inline constexpr const char* kNoRepackHelp =
-    "Keep Q2_K/Q4_K/Q6_K experts in the file's layout instead of repacking them at load for AVX-512 VNNI "
-    "(no extra memory; slower prefill)";
+    "Keep Q2_K/Q4_K/Q6_K experts in the file's layout instead of repacking them at load for the AVX-512 VNNI "
+    "or AVX2 kernels (no extra memory; slower prefill)";
 
 struct ModelFlags {
   std::string path;

@@ -1,7 +1,7 @@
 // Q2_K, Q4_K and Q6_K weights repacked at load for the AVX-512 VNNI kernels, so that neither prefill nor
 // decode transposes rows while it multiplies. The bytes are the file's own, moved: a Q2_K or Q4_K matrix
 // whose rows are a multiple of 16 takes exactly its size in the file, a Q6_K one 1% more (padding that keeps
-// vectors aligned).
+// vectors aligned). The AVX2 table packs into the same bytes a layout of its own (x86/avx2/packed.h).
 //
 // Rows go in blocks of 32 (the last block may be shorter), and a block's data is one contiguous stream, unit
 // (256 columns) after unit, which the hardware prefetcher follows and the next block continues. Within a
@@ -79,7 +79,7 @@ void packed_block(const PackedMatrix& p, int64_t r, int64_t u, uint8_t* out);
 
 // y[t * ldy + i] = row 32 * b + i of p times token t, for the rows of block b and t < tokens.count; other
 // entries of y are untouched. tokens are quantized for the type's integer format (Q8_K rows with their
-// token_side). AVX-512 VNNI only.
+// token_side). AVX-512 VNNI only (the AVX2 table has its own, for its own layout).
 void gemm_packed(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, int64_t ldy);
 
 }  // namespace onecard::cpu

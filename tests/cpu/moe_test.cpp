@@ -4,7 +4,7 @@
 // where kernels round gate/up differently in the last bit, a hidden value near a level boundary may land one
 // 8-bit level (amax / 127) apart, which moves y by about 1e-4 relative (seen: up to 4e-4); a wrong row,
 // expert or weight moves it by order 1. Q2_K, Q4_K and Q6_K experts run from the file's layout and repacked
-// (pack_experts).
+// for each table with a packer (pack_experts).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -69,8 +69,12 @@ TEST(Moe, MatchesPerTokenComposition) {
   for (int n : {1, 2, 3}) pools.push_back(std::make_unique<ThreadPool>(n));
   for (const auto& [type, down_type] : formats) {
     const Experts ex = make_experts(type, down_type, d, ff, n_expert);
-    ExpertWeights repacked = ex.w;
-    const PackedBuffer packed = pack_experts(repacked, *pools[1], best_kernels());
+    // Each table's packed layout is its own: the experts are repacked for every ISA with a packer.
+    const std::vector<Isa> isas = supported_isas();
+    std::vector<ExpertWeights> repacked(isas.size(), ex.w);
+    std::vector<PackedBuffer> packed(isas.size());
+    for (size_t i = 0; i < isas.size(); ++i)
+      packed[i] = pack_experts(repacked[i], *pools[1], kernels(isas[i]));
     for (int64_t nt : {1, 3, 18, 40}) {
       const std::vector<float> x = testing::gaussian(nt * d, 50 + nt);
       Rng rng(nt, "moe-route");
@@ -89,9 +93,11 @@ TEST(Moe, MatchesPerTokenComposition) {
       double norm = 0;
       for (float v : want) norm += static_cast<double>(v) * v;
       norm = std::sqrt(norm);
-      for (const ExpertWeights* w : {&ex.w, static_cast<const ExpertWeights*>(&repacked)}) {
-        if (w == &repacked && packed.data == nullptr) continue;
-        for (Isa isa : supported_isas()) {
+      for (const bool repack : {false, true}) {
+        for (size_t j = 0; j < isas.size(); ++j) {
+          if (repack && packed[j].data == nullptr) continue;
+          const ExpertWeights* w = repack ? &repacked[j] : &ex.w;
+          const Isa isa = isas[j];
           for (auto& pool : pools) {
             MoeScratch scratch;
             std::vector<float> y(nt * d, NAN);
@@ -102,9 +108,8 @@ TEST(Moe, MatchesPerTokenComposition) {
             const bool float_path =
                 type == GgmlType::F32 || type == GgmlType::BF16 || type == GgmlType::IQ2_XS;
             EXPECT_LE(std::sqrt(err), (float_path ? 1e-5 : 3e-3) * norm)
-                << gguf::type_name(type) << "/" << gguf::type_name(down_type)
-                << (w == &repacked ? " repacked " : " ") << isa_name(isa) << " threads " << pool->size()
-                << " tokens " << nt;
+                << gguf::type_name(type) << "/" << gguf::type_name(down_type) << (repack ? " repacked " : " ")
+                << isa_name(isa) << " threads " << pool->size() << " tokens " << nt;
           }
         }
       }

@@ -1,11 +1,13 @@
-// The packed Q2_K, Q4_K and Q6_K layouts: every block reads back as the file's bytes, padding rows are zero,
-// and the packed product equals the scalar row dot on the file's layout for blocks of two panels, of one
-// panel with a partial last panel, and every token count up to two passes and a tail.
+// The packed Q2_K, Q4_K and Q6_K layouts: every block of the AVX-512 one reads back as the file's bytes,
+// padding rows are zero, and every table's packed product equals the scalar row dot on the file's layout for
+// each matrix of an expert tensor, blocks of two panels, of one panel with a partial last panel, and token
+// counts from one to several passes and a tail.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "cpu/act_quant.h"
@@ -67,51 +69,63 @@ TEST(Packed, EveryBlockReadsBackAsTheFile) {
   }
 }
 
+// Every table's packed product (its own layout, kernels.h), for each matrix of an expert tensor.
 TEST(Packed, ProductMatchesTheScalarDot) {
-  if (active_isa() != Isa::Avx512Vnni) GTEST_SKIP() << "the packed kernel needs AVX-512 VNNI";
-  for (GgmlType type : kTypes) {
-    const IntFormat& f = *int_format(type);
-    const VecDotFn dot = kernels(Isa::Scalar).row_dot[type];
-    const int64_t cols = 768;
-    for (int64_t rows : {50, 40}) {  // last blocks of 18 rows (two panels) and of 8 (one)
-      const Packed pk = make_packed(type, rows, cols, 2, 21 + rows);
-      const PackedMatrix p = pk.p.matrix(1);
-      const Matrix w = [&] {
-        Matrix m = pk.w;
-        m.data += pk.w.bytes();
-        return m;
-      }();
-      std::vector<float> row(cols);
-      for (int64_t nt : {1, 5, 6, 7, 13}) {
-        const std::vector<float> x = testing::gaussian(nt * cols, 60 + nt);
-        const size_t act_row = act_row_bytes(f.act, cols), side_row = token_side_bytes(f, cols);
-        std::vector<uint8_t> acts(act_row * nt), sides(side_row * nt);
-        std::vector<const uint8_t*> act_ptr(nt), side_ptr(nt);
-        for (int64_t t = 0; t < nt; ++t) {
-          quantize_act(f.act, x.data() + t * cols, acts.data() + t * act_row, cols);
-          token_side(f, cols, acts.data() + t * act_row, sides.data() + t * side_row);
-          act_ptr[t] = acts.data() + t * act_row;
-          side_ptr[t] = sides.data() + t * side_row;
-        }
-        for (int64_t b = 0; b < p.blocks(); ++b) {
-          const int64_t r0 = b * kPackedBlockRows, nr = std::min(kPackedBlockRows, rows - r0), ldy = nr + 3;
-          std::vector<float> y(nt * ldy, -7.0f);
-          gemm_packed(p, b, GemmTokens{act_ptr.data(), side_ptr.data(), nt}, y.data(), ldy);
-          for (int64_t t = 0; t < nt; ++t) {
-            for (int64_t i = 0; i < ldy; ++i) {
-              const float got = y[t * ldy + i];
-              if (i >= nr) {
-                ASSERT_EQ(got, -7.0f)
-                    << gguf::type_name(type) << " wrote past the rows, block " << b << " token " << t;
-                continue;
+  for (Isa isa : supported_isas()) {
+    const KernelTable& k = kernels(isa);
+    for (GgmlType type : kTypes) {
+      const PackedKernel& pk = k.packed[type];
+      if (!pk) continue;
+      const IntFormat& f = *int_format(type);
+      const VecDotFn dot = kernels(Isa::Scalar).row_dot[type];
+      const int64_t cols = 768, n = 3;
+      for (int64_t rows : {50, 40}) {  // last blocks of 18 rows (two panels) and of 8 (one)
+        const std::vector<uint8_t> file = testing::random_weights(type, rows * n, cols, 21 + rows);
+        const Matrix all = make_matrix(type, cols, rows, file.data());
+        const PackedMatrix shape{type, rows, cols, nullptr};
+        const PackedBuffer buf = allocate_packed(shape.bytes() * n);
+        ASSERT_NE(buf.data, nullptr);
+        pk.pack(all, 0, n, buf.data.get());
+        std::vector<float> row(cols);
+        for (int64_t m = 0; m < n; ++m) {
+          const PackedMatrix p = PackedMatrix{type, rows, cols, buf.data.get()}.matrix(m);
+          Matrix w = all;
+          w.data += m * all.bytes();
+          for (int64_t nt : {1, 2, 3, 5, 6, 7, 13, 17}) {
+            const std::vector<float> x = testing::gaussian(nt * cols, 60 + nt + 100 * m);
+            const size_t act_row = act_row_bytes(f.act, cols), side_row = token_side_bytes(f, cols);
+            std::vector<uint8_t> acts(act_row * nt), sides(side_row * nt);
+            std::vector<const uint8_t*> act_ptr(nt), side_ptr(nt);
+            for (int64_t t = 0; t < nt; ++t) {
+              quantize_act(f.act, x.data() + t * cols, acts.data() + t * act_row, cols);
+              token_side(f, cols, acts.data() + t * act_row, sides.data() + t * side_row);
+              act_ptr[t] = acts.data() + t * act_row;
+              side_ptr[t] = sides.data() + t * side_row;
+            }
+            for (int64_t b = 0; b < p.blocks(); ++b) {
+              const int64_t r0 = b * kPackedBlockRows, nr = std::min(kPackedBlockRows, rows - r0),
+                            ldy = nr + 3;
+              std::vector<float> y(nt * ldy, -7.0f);
+              pk.gemm(p, b, GemmTokens{act_ptr.data(), side_ptr.data(), nt}, y.data(), ldy);
+              for (int64_t t = 0; t < nt; ++t) {
+                for (int64_t i = 0; i < ldy; ++i) {
+                  const float got = y[t * ldy + i];
+                  const std::string what = std::string(isa_name(isa)) + " " +
+                                           std::string(gguf::type_name(type)) + " rows " +
+                                           std::to_string(rows) + " matrix " + std::to_string(m) +
+                                           " tokens " + std::to_string(nt) + " token " + std::to_string(t);
+                  if (i >= nr) {
+                    ASSERT_EQ(got, -7.0f) << what << " wrote past the rows, block " << b;
+                    continue;
+                  }
+                  ASSERT_TRUE(quant::dequantize_row(type, w.row(r0 + i), row.data(), cols).ok());
+                  double magnitude = 0;
+                  for (int64_t c = 0; c < cols; ++c)
+                    magnitude += std::abs(static_cast<double>(row[c]) * x[t * cols + c]);
+                  ASSERT_NEAR(got, dot(f, cols, w.row(r0 + i), act_ptr[t]), 2e-5 * magnitude + 1e-30)
+                      << what << " row " << r0 + i;
+                }
               }
-              ASSERT_TRUE(quant::dequantize_row(type, w.row(r0 + i), row.data(), cols).ok());
-              double magnitude = 0;
-              for (int64_t c = 0; c < cols; ++c)
-                magnitude += std::abs(static_cast<double>(row[c]) * x[t * cols + c]);
-              ASSERT_NEAR(got, dot(f, cols, w.row(r0 + i), act_ptr[t]), 2e-5 * magnitude + 1e-30)
-                  << gguf::type_name(type) << " rows " << rows << " tokens " << nt << " token " << t
-                  << " row " << r0 + i;
             }
           }
         }

@@ -287,26 +287,45 @@ ONECARD_AVX2 void prefetch_lines(const uint8_t* p, int64_t lines) {
   for (int64_t l = 0; l < lines; ++l) _mm_prefetch(reinterpret_cast<const char*>(p) + 64 * l, _MM_HINT_T1);
 }
 
-// The lines of the span of units [u, u + span) of rows [rb, rb + rows): as many streams as rows, more than
-// the hardware prefetcher follows, so they are asked for a few at a time between the passes over the span
-// before.
+// The file's rows [r0, ..) of w. Their units lie in as many streams as rows, more than the hardware
+// prefetcher follows, so the next span's lines are asked for a few at a time between the passes over the
+// span before.
+class FileRows final : public UnitSource {
+ public:
+  FileRows(const IntFormat& f, const Matrix& w, int64_t r0)
+      : f_(f), unpack_(kernels(Isa::Avx2).unpack[f.type]), w_(w), r0_(r0) {}
+
+  void interleave(int64_t blk, int g, int valid, int64_t u, uint8_t* out) const override {
+    interleave_unit(f_, unpack_, w_.row(r0_ + blk * kGemmBlockRows + g * kLanes), w_.row_bytes, valid, u,
+                    out);
+  }
+  int lines(int64_t blk, int64_t rows, int64_t u, int64_t span, const char** out, int max) const override {
+    int count = 0;
+    const size_t len = static_cast<size_t>(span) * f_.unit_bytes;
+    const int64_t rb = r0_ + blk * kGemmBlockRows;
+    for (int64_t r = rb; r < rb + rows; ++r) {
+      const auto* piece = reinterpret_cast<const char*>(w_.row(r) + u * f_.unit_bytes);
+      const auto first = reinterpret_cast<uintptr_t>(piece) & ~uintptr_t{63};
+      for (uintptr_t l = first; l < reinterpret_cast<uintptr_t>(piece) + len && count < max; l += 64) {
+        out[count++] = reinterpret_cast<const char*>(l);
+      }
+    }
+    return count;
+  }
+
+ private:
+  const IntFormat& f_;
+  UnpackFn unpack_;
+  const Matrix& w_;
+  int64_t r0_;
+};
+
+// The lines of the next span (UnitSource::lines), asked for a few at a time.
 struct NextSpan {
   static constexpr int kMaxLines = static_cast<int>(kGemmBlockRows) * 6;  // 16 rows of at most 272 bytes
   const char* lines[kMaxLines];
   int count = 0, asked = 0;
 
-  void set(const IntFormat& f, const Matrix& w, int64_t rb, int64_t rows, int64_t u, int64_t span) {
-    count = asked = 0;
-    const size_t len = static_cast<size_t>(span) * f.unit_bytes;
-    for (int64_t r = rb; r < rb + rows; ++r) {
-      const auto* piece = reinterpret_cast<const char*>(w.row(r) + u * f.unit_bytes);
-      const auto first = reinterpret_cast<uintptr_t>(piece) & ~uintptr_t{63};
-      for (uintptr_t l = first; l < reinterpret_cast<uintptr_t>(piece) + len; l += 64) {
-        lines[count++] = reinterpret_cast<const char*>(l);
-      }
-    }
-    assert(count <= kMaxLines);
-  }
   ONECARD_AVX2 void ask(int n) {
     for (const int end = std::min(count, asked + n); asked < end; ++asked)
       _mm_prefetch(lines[asked], _MM_HINT_T0);
@@ -317,9 +336,13 @@ struct NextSpan {
 
 void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmTokens tokens, float* y,
               int64_t ldy, const uint8_t* prefetch, size_t prefetch_bytes) {
+  gemm_source(f, FileRows(f, w, r0), nr, w.cols, tokens, y, ldy, prefetch, prefetch_bytes);
+}
+
+void gemm_source(const IntFormat& f, const UnitSource& src, int64_t nr, int64_t n, GemmTokens tokens,
+                 float* y, int64_t ldy, const uint8_t* prefetch, size_t prefetch_bytes) {
   if (nr <= 0 || tokens.count <= 0) return;
-  const UnpackFn unpack = kernels(Isa::Avx2).unpack[f.type];
-  const int64_t n = w.cols, units = n / f.unit, blocks = (nr + kGemmBlockRows - 1) / kGemmBlockRows;
+  const int64_t units = n / f.unit, blocks = (nr + kGemmBlockRows - 1) / kGemmBlockRows;
   const int span_max = std::max(1, kSpanElems / f.unit);
   const size_t unit_bytes = group_unit_bytes(f), group_span = unit_bytes * static_cast<size_t>(span_max);
   assert(group_span <= kMaxGroupSpan);
@@ -335,7 +358,7 @@ void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmT
   const int64_t per_step = (lines + steps - 1) / std::max<int64_t>(1, steps);
 
   for (int64_t blk = 0, step = 0; blk < blocks; ++blk) {
-    const int64_t rb = r0 + blk * kGemmBlockRows, rows = std::min<int64_t>(kGemmBlockRows, r0 + nr - rb);
+    const int64_t rb = blk * kGemmBlockRows, rows = std::min<int64_t>(kGemmBlockRows, nr - rb);
     const int groups = static_cast<int>((rows + kLanes - 1) / kLanes);
     const int last_valid = static_cast<int>(rows - (groups - 1) * kLanes);
     for (int64_t u0 = 0; u0 < units; u0 += span_max, ++step) {
@@ -343,22 +366,19 @@ void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmT
       const int64_t first_line = std::min(lines, step * per_step);
       prefetch_lines(prefetch + 64 * first_line, std::min(per_step, lines - first_line));
       for (int g = 0; g < groups; ++g) {
-        const uint8_t* row0 = w.row(rb + g * kLanes);
         const int valid = g == groups - 1 ? last_valid : kLanes;
-        for (int uu = 0; uu < span; ++uu) {
-          interleave_unit(f, unpack, row0, w.row_bytes, valid, u0 + uu,
-                          buf + g * group_span + uu * unit_bytes);
-        }
+        for (int uu = 0; uu < span; ++uu)
+          src.interleave(blk, g, valid, u0 + uu, buf + g * group_span + uu * unit_bytes);
       }
       // The span after this one: the next of this block, or the first of the next block.
       thread_local NextSpan next;
       next.count = next.asked = 0;
       if (u0 + span_max < units) {
-        next.set(f, w, rb, rows, u0 + span_max, std::min<int64_t>(span_max, units - u0 - span_max));
+        next.count = src.lines(blk, rows, u0 + span_max, std::min<int64_t>(span_max, units - u0 - span_max),
+                               next.lines, NextSpan::kMaxLines);
       } else if (blk + 1 < blocks) {
-        const int64_t nb = rb + kGemmBlockRows;
-        next.set(f, w, nb, std::min<int64_t>(kGemmBlockRows, r0 + nr - nb), 0,
-                 std::min<int64_t>(span_max, units));
+        next.count = src.lines(blk + 1, std::min<int64_t>(kGemmBlockRows, nr - rb - kGemmBlockRows), 0,
+                               std::min<int64_t>(span_max, units), next.lines, NextSpan::kMaxLines);
       }
       const int64_t passes = groups * ((tokens.count + k.tokens - 1) / k.tokens);
       const int per_pass = static_cast<int>((next.count + passes - 1) / passes);
@@ -391,7 +411,7 @@ void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmT
       }
     }
     for (int64_t t = 0; t < tokens.count; ++t) {
-      std::copy(acc + t * kGemmBlockRows, acc + t * kGemmBlockRows + rows, y + t * ldy + (rb - r0));
+      std::copy(acc + t * kGemmBlockRows, acc + t * kGemmBlockRows + rows, y + t * ldy + rb);
     }
   }
 }

@@ -30,6 +30,23 @@ inline constexpr int64_t kGemmBlockRows = 16;
 void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmTokens tokens, float* y,
               int64_t ldy, const uint8_t* prefetch, size_t prefetch_bytes);
 
+// Where one call's weight units come from: the file's rows (gemm_int) or the packed layout (packed.h).
+class UnitSource {
+ public:
+  virtual ~UnitSource() = default;
+  // Unit u of group g (8 rows) of the call's block blk (rows 16 blk ..) interleaved into out (32-byte
+  // aligned, the layout of interleave_unit); only the first `valid` rows of the group exist.
+  virtual void interleave(int64_t blk, int g, int valid, int64_t u, uint8_t* out) const = 0;
+  // Up to `max` cache lines of units [u, u + span) of the `rows` rows of block blk, fetched while the span
+  // before computes; none where the hardware prefetcher follows the weights.
+  virtual int lines(int64_t blk, int64_t rows, int64_t u, int64_t span, const char** out, int max) const = 0;
+};
+
+// y[t * ldy + i] = row i of src times token t, for i < nr and t < tokens.count, the rows being n columns
+// long (gemm_int's contract).
+void gemm_source(const IntFormat& f, const UnitSource& src, int64_t nr, int64_t n, GemmTokens tokens,
+                 float* y, int64_t ldy, const uint8_t* prefetch, size_t prefetch_bytes);
+
 // The largest unsigned level of a format's integer view (its levels lie in [0, max_level]).
 int max_level(const IntFormat& f);
 
@@ -51,6 +68,10 @@ inline size_t group_unit_bytes(const IntFormat& f) {
   if (int_scales(f)) return levels + (subs + 1 + subs / 2 + (f.affine ? 1 : 0)) * lane_words;
   return levels + subs * lane_words * (f.affine ? 2 : 1);
 }
+
+// One unit of a group stored transposed by dwords (packed.h), interleaved into out as interleave_unit does
+// from the file's rows. Q2_K, Q4_K and Q6_K.
+void interleave_packed_unit(const IntFormat& f, const uint8_t* in, uint8_t* out);
 
 // Unit u of the 8 rows starting at row0, row_bytes apart, interleaved into out (32-byte aligned) through
 // `unpack` (the table's unpacker for f). Only the first `valid` rows exist; the lanes beyond repeat the last.

@@ -3,7 +3,8 @@
 // transpose), with each row's scales fetched into its lane by gathers and decoded in vectors (Q3_K's, packed
 // across bytes, row by row); the K formats among them keep their scales as integers (gemm.h). Any other
 // format has each of its 8 rows unpacked into the integer view by the table's unpacker (a vector one where
-// there is one), and the unpacked rows transposed the same way.
+// there is one), and the unpacked rows transposed the same way. Q2_K, Q4_K and Q6_K units repacked at load
+// (x86/avx2/packed.h) are already transposed: the same code reads their vectors as they lie.
 #include <algorithm>
 
 #include "base/half.h"
@@ -75,6 +76,24 @@ struct Unit {
   }
 };
 
+// One unit of 8 rows already transposed by dwords (packed.h): what Unit computes is loaded as it lies.
+struct PackedUnit {
+  const uint8_t* at;  // 32-byte aligned
+
+  ONECARD_AVX2 __m256i vector(size_t v) const {
+    return _mm256_load_si256(reinterpret_cast<const __m256i*>(at) + v);
+  }
+  ONECARD_AVX2 void transposed(size_t offset, __m256i out[8]) const {
+    for (size_t k = 0; k < 8; ++k) out[k] = vector(offset / 4 + k);
+  }
+  ONECARD_AVX2 __m256i dwords(size_t offset) const {
+    const auto shift = static_cast<int>(8 * (offset % 4));
+    if (shift == 0) return vector(offset / 4);
+    return _mm256_or_si256(_mm256_srlv_epi32(vector(offset / 4), _mm256_set1_epi32(shift)),
+                           _mm256_sllv_epi32(vector(offset / 4 + 1), _mm256_set1_epi32(32 - shift)));
+  }
+};
+
 // The low halves of the 8 lanes as floats.
 ONECARD_AVX2 __m256 halves_to_float(__m256i v) {
   const __m256i low = _mm256_and_si256(v, _mm256_set1_epi32(0xffff));
@@ -106,7 +125,8 @@ struct IntScales {
   }
 };
 
-ONECARD_AVX2 void q4_k(const Unit& src, uint8_t* out) {
+template <class Src>
+ONECARD_AVX2 void q4_k(const Src& src, uint8_t* out) {
   const __m256i m4 = _mm256_set1_epi8(0x0f);
   for (int j = 0; j < 4; ++j) {
     __m256i q[8];
@@ -136,7 +156,8 @@ ONECARD_AVX2 void q4_k(const Unit& src, uint8_t* out) {
   out_scales.dmin(_mm256_sub_ps(_mm256_setzero_ps(), halves_to_float(_mm256_srli_epi32(dd, 16))));
 }
 
-ONECARD_AVX2 void q6_k(const Unit& src, uint8_t* out) {
+template <class Src>
+ONECARD_AVX2 void q6_k(const Src& src, uint8_t* out) {
   const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
   for (int h = 0; h < 2; ++h) {
     // Columns 128h + l, + 32, + 64, + 96 (l < 32) take the low and high nibbles of ql[64h + l] and
@@ -172,7 +193,8 @@ ONECARD_AVX2 void q6_k(const Unit& src, uint8_t* out) {
 
 // Element 128n + 32j + l of a Q2_K or Q3_K block is bit pair j of qs[32n + l]: chunk 32n + 8j + k holds
 // columns 4k.. of that run, from transposed vector k of qs[32n ..].
-ONECARD_AVX2 void two_bit_levels(const Unit& src, size_t qs, uint8_t* out) {
+template <class Src>
+ONECARD_AVX2 void two_bit_levels(const Src& src, size_t qs, uint8_t* out) {
   const __m256i m2 = _mm256_set1_epi8(3);
   for (int n = 0; n < 2; ++n) {
     __m256i q[8];
@@ -184,7 +206,8 @@ ONECARD_AVX2 void two_bit_levels(const Unit& src, size_t qs, uint8_t* out) {
   }
 }
 
-ONECARD_AVX2 void q2_k(const Unit& src, uint8_t* out) {
+template <class Src>
+ONECARD_AVX2 void q2_k(const Src& src, uint8_t* out) {
   two_bit_levels(src, offsetof(BlockQ2_K, qs), out);
   // Scales (low nibble) and mins (high nibble) of the 16 sub-blocks, four per gathered dword.
   const __m256i dd = src.dwords(offsetof(BlockQ2_K, d));
@@ -335,6 +358,13 @@ ONECARD_AVX2 void split_signs(const IntFormat& f, const uint8_t* view, uint8_t* 
 }
 
 }  // namespace
+
+ONECARD_AVX2 void interleave_packed_unit(const IntFormat& f, const uint8_t* in, uint8_t* out) {
+  const PackedUnit src{in};
+  if (f.type == gguf::GgmlType::Q2_K) q2_k(src, out);
+  if (f.type == gguf::GgmlType::Q4_K) q4_k(src, out);
+  if (f.type == gguf::GgmlType::Q6_K) q6_k(src, out);
+}
 
 ONECARD_AVX2 void interleave_unit(const IntFormat& f, UnpackFn unpack, const uint8_t* row0, size_t row_bytes,
                                   int valid, int64_t u, uint8_t* out) {

@@ -1,10 +1,11 @@
-// The AVX2 table: the scalar one with the AVX2 row dots (vpmaddubsw), float dots and the batched GEMM for
-// every integer format. Activations are still quantized and SiLU computed by the portable kernels, which give
-// the same bytes.
+// The AVX2 table: the scalar one with the AVX2 row dots (vpmaddubsw), float dots, the batched GEMM for every
+// integer format and the packed GEMM for the formats with a packed layout (x86/avx2/packed.h). Activations
+// are still quantized and SiLU computed by the portable kernels, which give the same bytes.
 #include "cpu/kernels.h"
 #include "cpu/grid_avx2.h"
 #include "cpu/ops.h"
 #include "cpu/x86/avx2/gemm.h"
+#include "cpu/x86/avx2/packed.h"
 
 namespace onecard::cpu {
 namespace {
@@ -25,6 +26,7 @@ KernelTable avx2_kernels() {
     if (const FloatDotFn dot = float_dot_avx2(type)) k.float_dot[type] = dot;
     if (int_format(type) != nullptr)
       k.gemm[type] = GemmKernel{avx2::gemm_int, avx2::kGemmBlockRows, kGemmMinTokens};
+    if (packable(type)) k.packed[type] = PackedKernel{avx2::pack_matrix, avx2::gemm_packed};
   }
   k.latent_f32 = latent_avx2(false);
   k.latent_bf16 = latent_avx2(true);

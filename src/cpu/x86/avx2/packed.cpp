@@ -1,0 +1,75 @@
+// Packing Q2_K, Q4_K and Q6_K rows for the AVX2 kernel (x86/avx2/packed.h) and multiplying them.
+#include "cpu/x86/avx2/packed.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+#include <vector>
+
+#include "cpu/int_format.h"
+#include "cpu/x86/avx2/gemm.h"
+
+namespace onecard::cpu::avx2 {
+namespace {
+
+// Bytes of one row's unit in the layout, and of one group's.
+size_t row_unit_bytes(gguf::GgmlType type) {
+  return packed_piece_bytes(type) / kPackedPanelRows;
+}
+size_t group_bytes(gguf::GgmlType type) {
+  return row_unit_bytes(type) * kLanes;
+}
+
+// Block b of a packed matrix, its units read as they lie.
+class PackedRows final : public UnitSource {
+ public:
+  PackedRows(const IntFormat& f, const PackedMatrix& p, int64_t b)
+      : f_(f), block_(p.block(b)), units_(p.units()), group_(group_bytes(p.type)) {}
+
+  void interleave(int64_t blk, int g, int, int64_t u, uint8_t* out) const override {
+    const auto at = static_cast<size_t>((blk * units_ + u) * kGemmBlockRows / kLanes + g) * group_;
+    interleave_packed_unit(f_, block_ + at, out);
+  }
+  int lines(int64_t, int64_t, int64_t, int64_t, const char**, int) const override { return 0; }
+
+ private:
+  const IntFormat& f_;
+  const uint8_t* block_;
+  int64_t units_;
+  size_t group_;
+};
+
+}  // namespace
+
+void pack_matrix(const Matrix& w, int64_t first, int64_t last, uint8_t* out) {
+  static_assert(kPackedPanelRows == kGemmBlockRows && kPackedBlockRows % kGemmBlockRows == 0);
+  const PackedMatrix shape{w.type, w.rows, w.cols, nullptr};
+  const size_t block = gguf::traits(w.type).type_size, row_unit = row_unit_bytes(w.type);
+  assert(static_cast<size_t>(shape.units()) * block == w.row_bytes && block <= row_unit);
+  const int64_t panels = (w.rows + kGemmBlockRows - 1) / kGemmBlockRows;
+  std::vector<uint8_t> padded(row_unit);
+  for (int64_t m = first; m < last; ++m) {
+    const uint8_t* src = w.data + static_cast<size_t>(m) * w.bytes();
+    uint8_t* dst = out + static_cast<size_t>(m) * shape.bytes();
+    for (int64_t q = 0; q < panels; ++q) {
+      for (int64_t u = 0; u < shape.units(); ++u) {
+        for (int64_t r = 0; r < kGemmBlockRows; ++r) {
+          const int64_t row = q * kGemmBlockRows + r;
+          std::fill(padded.begin(), padded.end(), uint8_t{0});
+          if (row < w.rows) std::memcpy(padded.data(), src + row * w.row_bytes + u * block, block);
+          uint8_t* group = dst + ((q * shape.units() + u) * kGemmBlockRows + r / kLanes * kLanes) * row_unit;
+          for (size_t v = 0; v < row_unit / 4; ++v)
+            std::memcpy(group + (v * kLanes + static_cast<size_t>(r % kLanes)) * 4, padded.data() + 4 * v, 4);
+        }
+      }
+    }
+  }
+}
+
+void gemm_packed(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, int64_t ldy) {
+  const IntFormat& f = *int_format(p.type);
+  const int64_t rows = std::min(kPackedBlockRows, p.rows - b * kPackedBlockRows);
+  gemm_source(f, PackedRows(f, p, b), rows, p.cols, tokens, y, ldy, nullptr, 0);
+}
+
+}  // namespace onecard::cpu::avx2
