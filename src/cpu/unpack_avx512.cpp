@@ -89,7 +89,7 @@ ONECARD_AVX512 void q5_k(const void* p, UnpackedUnit& u) {
     store_levels(u, c, _mm512_or_si512(low, _mm512_slli_epi16(h, 4)));
   }
   // Scales times d, then mins times -dmin.
-  const __m512 scm = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(x86::k_scales_mins_avx512(b.scales)));
+  const __m512 scm = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(x86::k_scales_mins_vec(b.scales)));
   const __m512 f = _mm512_insertf32x8(_mm512_set1_ps(_cvtsh_ss(b.d)), _mm256_set1_ps(-_cvtsh_ss(b.dmin)), 1);
   const __m512 sm = _mm512_mul_ps(scm, f);
   _mm256_storeu_ps(u.s, _mm512_castps512_ps256(sm));

@@ -52,9 +52,7 @@ ONECARD_AVX2 __m256i bit_to(__m256i v, int b, int to) {
 // The eight 6-bit scales of a Q4_K or Q5_K block as int16 in both lanes (for scale_group), and its eight
 // mins times the 16 activation sums (each min covers two).
 ONECARD_AVX2 __m256i k_scales(const uint8_t* packed, const int16_t* bsums, __m256i& mins) {
-  alignas(16) uint8_t sm[16];
-  x86::k_scales_mins(packed, sm);
-  const __m128i sm8 = _mm_load_si128(reinterpret_cast<const __m128i*>(sm));
+  const __m128i sm8 = x86::k_scales_mins_vec(packed);
   const __m128i min_pairs = _mm_setr_epi8(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
   mins = _mm256_madd_epi16(load256(bsums), _mm256_cvtepu8_epi16(_mm_shuffle_epi8(sm8, min_pairs)));
   return _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(sm8));

@@ -46,7 +46,7 @@ ONECARD_AVX512 float dot_q4_k(const IntFormat&, int64_t n, const void* w, const 
   __m256 acc_min = _mm256_setzero_ps();
   for (int64_t i = 0; i < n / quant::kQK_K; ++i) {
     prefetch_ahead(x + i, 3);  // 144-byte blocks: three lines cover one wherever it starts
-    const __m256i sm16 = _mm256_cvtepu8_epi16(x86::k_scales_mins_avx512(x[i].scales));
+    const __m256i sm16 = _mm256_cvtepu8_epi16(x86::k_scales_mins_vec(x[i].scales));
     const __m512i sc = _mm512_castsi256_si512(sm16);
     const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
     const __m256i mins = _mm256_madd_epi16(bsums, _mm256_permutexvar_epi16(min_idx, sm16));

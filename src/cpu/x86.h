@@ -12,25 +12,11 @@
 
 namespace onecard::cpu::x86 {
 
-// The 6-bit scales (out[0..7]) and mins (out[8..15]) of the 8 sub-blocks of a Q4_K/Q5_K block, all at once
-// (the packing k_scale_min describes one at a time).
-inline void k_scales_mins(const uint8_t* s, uint8_t* out) {
-  uint32_t u[3];
-  std::memcpy(u, s, 12);
-  const uint32_t o[4] = {
-      u[0] & 0x3f3f3f3fu,
-      (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4),
-      u[1] & 0x3f3f3f3fu,
-      ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4),
-  };
-  std::memcpy(out, o, 16);
-}
-
-// k_scales_mins in a register: the 16 bytes computed four per 32-bit lane.
-ONECARD_AVX512 inline __m128i k_scales_mins_avx512(const uint8_t* packed) {
-  uint32_t u[3];
-  std::memcpy(u, packed, 12);
-  const __m128i v = _mm_setr_epi32(static_cast<int>(u[0]), static_cast<int>(u[1]), static_cast<int>(u[2]), 0);
+// The 6-bit scales (bytes 0-7) and mins (bytes 8-15) of the 8 sub-blocks of a Q4_K/Q5_K block, all at once
+// (the packing k_scale_min describes one at a time), four per 32-bit lane. It loads 16 bytes from the 12
+// scale bytes on, so `packed` must be a block's scales (the block's levels follow them).
+ONECARD_AVX2 inline __m128i k_scales_mins_vec(const uint8_t* packed) {
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(packed));  // u0, u1, u2, (levels)
   // Lanes: scales 0-3, scales 4-7, mins 0-3, mins 4-7.
   const __m128i low = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0));   // u0, u2, u1, u2
   const __m128i high = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0));  // u0, u0, u1, u1
