@@ -31,8 +31,9 @@ struct LoadOptions {
   int n_batch = 512;  // tokens per forward step; larger batches are processed in steps of this size
   int n_threads = 0;  // 0: one per physical core (base/placement.h)
   AttentionMode attention = AttentionMode::kAuto;  // kAuto picks the cheaper form per sequence and step
-  // On AVX-512 VNNI CPUs, Q2_K, Q4_K and Q6_K experts are repacked at load (cpu/packed.h) when they fit in
-  // the memory available; otherwise, or with false, the kernels read the mapped file's layout.
+  // Q2_K, Q4_K and Q6_K experts are repacked at load for the AVX-512 VNNI and AVX2 kernels (cpu/packed.h)
+  // when they fit in the memory available; otherwise, or with false, the kernels read the mapped file's
+  // layout.
   bool repack_experts = true;
   PlacementOptions placement;  // threads on NUMA nodes, huge pages, pre-faulting, experts interleaved
   // The device of each tensor, by GGUF name (the runtime's placement plan decides); unset: all on the CPU.
