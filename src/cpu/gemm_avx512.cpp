@@ -18,13 +18,16 @@ using gemm_detail::kLanes;
 constexpr int kTokens = 6;  // tokens per pass: 2 groups x 6 tokens x 2 (sum, unit) registers
 constexpr int kGroups = 2;  // 16-row groups per pass
 static_assert(kGroups * kLanes == kGemmBlockRows);
-constexpr int kSpanElems = 256;  // columns interleaved at once (several units of the 32-element formats)
-// The largest group_span: a 256-element unit with 16 scales and 16 offsets (8 units of the 32-element formats
-// take at most 5120).
-constexpr int kMaxGroupSpan = 6144;
-// Lines of one span of a block's rows: 32 rows of up to 272 bytes (8 Q8_0 blocks; Q6_K's 210), each on at
-// most 6 lines.
-constexpr int kMaxPrefetchLines = kGroups * kLanes * 6;
+// Columns interleaved at once, several units: each pass then runs over all of them, which spreads its fixed
+// costs (pointers, the block sums it loads and stores) thinner. BM_Gemm/Q4_K/128 on a Zen 4 VM: 256 -> 512
+// columns +10%, 1024 another 2-3%, though 1024 columns of Q4_K (40 KiB for 32 rows) overflow L1.
+constexpr int kSpanElems = 1024;
+// The largest group_span: units of 256 elements with 16 scales and 16 offsets, 6144 bytes each (the
+// 32-element formats take at most 5120 per 256 elements).
+constexpr int kMaxGroupSpan = 6144 * kSpanElems / 256;
+// Lines of one span of a block's rows: 32 rows of up to 34 bytes per 32 columns (Q8_0; Q6_K 26.25), each on
+// at most two lines more than its length fills.
+constexpr int kMaxPrefetchLines = kGroups * kLanes * (kSpanElems / 32 * 34 / 64 + 2);
 
 // One pass: kGroups (or fewer) groups of `span` interleaved units times T tokens.
 struct Pass {
