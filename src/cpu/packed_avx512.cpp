@@ -19,19 +19,23 @@ constexpr int kTokens = 6;
 using gemm_detail::kLanes;
 constexpr int kAhead = 2;  // units ahead the first pass over a unit prefetches
 
-// Per panel, the 16 rows' float scale s and offset m of each sub-block (m only for Q2_K and Q4_K).
+// Per panel, the 16 rows' float scale s of each sub-block and, for Q2_K and Q4_K, their integer mins, those
+// of sub-blocks 2i and 2i + 1 as the 16-bit halves of mins[i], with the factor -dmin that makes them offsets.
 struct Scales {
   alignas(64) float s[16][kLanes];
-  alignas(64) float m[16][kLanes];
+  alignas(64) int32_t mins[8][kLanes];
+  alignas(64) float neg_dmin[kLanes];
 };
 
 struct Pass {
   const uint8_t* piece[2];      // panel g's piece of this unit
   const Scales* scales[2];      // and its scales
   const uint8_t* act[kTokens];  // each token's activation levels of this unit
-  // Each token's per-sub-block sums of this unit (token_side's 4 bytes: a float for the affine formats, an
-  // int32 for Q6_K), copied here so that the kernel reaches them all from one register.
+  // Q6_K: each token's per-sub-block zero-point shares of this unit (token_side's int32s), copied here so
+  // that the kernel reaches them all from one register. The affine formats: each token's per-sub-block
+  // activation sums (token_side's floats) as 16-bit integers, two sub-blocks per 32 bits as in Scales::mins.
   alignas(64) uint32_t side[kTokens][16];
+  alignas(64) uint32_t sum_pairs[kTokens][8];
   float da[kTokens];     // each token's activation scale of this unit
   float* y[kTokens];     // each token's sums of the block's rows (aligned)
   bool first;            // y is written, not accumulated
@@ -82,18 +86,19 @@ ONECARD_AVX512 inline void prefetch_for(const Pass& p, int sub) {
   for (int l = 0; l < kLines; ++l) _mm_prefetch(p.prefetch + 64 * (sub * kLines + l), _MM_HINT_T0);
 }
 
-// An affine format's d and -dmin (fp16 at `at` and at + 32), and its scale and min of sub-block b from byte i
-// of the lanes of sc and mn.
-struct DMin {
-  __m512 d, neg_dmin;
-};
-ONECARD_AVX512 inline DMin load_d_dmin(const uint8_t* piece, int at) {
-  return {load_halves(piece + at), _mm512_sub_ps(_mm512_setzero_ps(), load_halves(piece + at + 32))};
+// An affine format's d (fp16 at `at`), and -dmin (at + 32) into out.
+ONECARD_AVX512 inline __m512 load_d_dmin(const uint8_t* piece, int at, Scales& out) {
+  store_f(_mm512_sub_ps(_mm512_setzero_ps(), load_halves(piece + at + 32)), out.neg_dmin);
+  return load_halves(piece + at);
 }
-ONECARD_AVX512 inline void store_scale_min(const DMin& dm, __m512i sc, __m512i mn, int i, Scales& out,
-                                           int b) {
-  store_f(_mm512_mul_ps(byte_of<false>(sc, i), dm.d), out.s[b]);
-  store_f(_mm512_mul_ps(byte_of<false>(mn, i), dm.neg_dmin), out.m[b]);
+// The scales of sub-blocks b..b + 3 from the bytes of the lanes of sc, and their mins, pairwise, from mn.
+ONECARD_AVX512 inline void store_scales_mins(__m512 d, __m512i sc, __m512i mn, Scales& out, int b) {
+  for (int i = 0; i < 4; ++i) store_f(_mm512_mul_ps(byte_of<false>(sc, i), d), out.s[b + i]);
+  const __m512i low = _mm512_set1_epi32(0xff), high = _mm512_set1_epi32(0xff0000);
+  _mm512_store_si512(out.mins[b / 2], _mm512_or_si512(_mm512_and_si512(mn, low),
+                                                      _mm512_and_si512(_mm512_slli_epi32(mn, 8), high)));
+  _mm512_store_si512(out.mins[b / 2 + 1], _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(mn, 16), low),
+                                                          _mm512_and_si512(_mm512_srli_epi32(mn, 8), high)));
 }
 
 // Each format gives the weights' shape per unit (kSubs sub-blocks of kSteps 4-column steps, affine or with a
@@ -107,21 +112,20 @@ struct Q4K {
   static constexpr bool kAffine = true;
 
   ONECARD_AVX512 static void scales(const uint8_t* piece, Scales& out) {
-    const DMin dm = load_d_dmin(piece, 2048);
+    const __m512 d = load_d_dmin(piece, 2048, out);
     const __m512i v0 = _mm512_load_si512(piece + 2112), v1 = _mm512_load_si512(piece + 2176),
                   v2 = _mm512_load_si512(piece + 2240);
     const __m512i c3f = _mm512_set1_epi32(0x3f3f3f3f), c0f = _mm512_set1_epi32(0x0f0f0f0f),
                   c30 = _mm512_set1_epi32(0x30303030);
-    // Four 6-bit values per lane in each: the scales and mins of sub-blocks 0-3 and 4-7 (x86::k_scales_mins).
+    // Four 6-bit values per lane in each: the scales and mins of sub-blocks 0-3 and 4-7
+    // (x86::k_scales_mins_vec).
     const __m512i sc[2] = {
         _mm512_and_si512(v0, c3f),
         _mm512_or_si512(_mm512_and_si512(v2, c0f), _mm512_and_si512(_mm512_srli_epi32(v0, 2), c30))};
     const __m512i mn[2] = {_mm512_and_si512(v1, c3f),
                            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(v2, 4), c0f),
                                            _mm512_and_si512(_mm512_srli_epi32(v1, 2), c30))};
-    for (int h = 0; h < 2; ++h) {
-      for (int i = 0; i < 4; ++i) store_scale_min(dm, sc[h], mn[h], i, out, 4 * h + i);
-    }
+    for (int h = 0; h < 2; ++h) store_scales_mins(d, sc[h], mn[h], out, 4 * h);
   }
 
   ONECARD_AVX512 static __m512i levels(const uint8_t* piece, int b, int k) {
@@ -139,12 +143,12 @@ struct Q2K {
   static constexpr bool kAffine = true;
 
   ONECARD_AVX512 static void scales(const uint8_t* piece, Scales& out) {
-    const DMin dm = load_d_dmin(piece, 1280);
+    const __m512 d = load_d_dmin(piece, 1280, out);
     const __m512i c0f = _mm512_set1_epi32(0x0f0f0f0f);
     for (int v = 0; v < 4; ++v) {
       const __m512i sc = _mm512_load_si512(piece + 1024 + 64 * v);
       const __m512i lo = _mm512_and_si512(sc, c0f), hi = _mm512_and_si512(_mm512_srli_epi32(sc, 4), c0f);
-      for (int i = 0; i < 4; ++i) store_scale_min(dm, lo, hi, i, out, 4 * v + i);
+      store_scales_mins(d, lo, hi, out, 4 * v);
     }
   }
 
@@ -193,11 +197,40 @@ struct Q6K {
   }
 };
 
-// One pass: G panels times T tokens over one unit. Affine formats add m times the token's activation sum per
-// sub-block in float; the others start each sub-block's integer sum at the zero point's share (token_side).
+// The affine formats' offsets: -dmin times the sum over sub-blocks of min times the token's activation sum,
+// in integers, two sub-blocks per vpdpwssd (with one float multiply-add per sub-block, as the scales take,
+// the offsets would cost a fifth of a Q4_K pass: both compete with vpdpbusd for the same two pipes).
+template <class F, int G, int T>
+ONECARD_AVX512 inline void offsets(const Pass& p, __m512 (&f)[G][T]) {
+  __m512i sum[G][T];
+  for (int i = 0; i < F::kSubs / 2; ++i) {
+    for (int t = 0; t < T; ++t) {
+      const __m512i a = _mm512_set1_epi32(static_cast<int32_t>(p.sum_pairs[t][i]));
+      for (int g = 0; g < G; ++g) {
+        const __m512i m = _mm512_load_si512(p.scales[g]->mins[i]);
+        sum[g][t] = i == 0 ? _mm512_madd_epi16(m, a) : _mm512_dpwssd_epi32(sum[g][t], m, a);
+      }
+    }
+  }
+  for (int g = 0; g < G; ++g) {
+    const __m512 neg_dmin = _mm512_load_ps(p.scales[g]->neg_dmin);
+    for (int t = 0; t < T; ++t) f[g][t] = _mm512_mul_ps(_mm512_cvtepi32_ps(sum[g][t]), neg_dmin);
+  }
+}
+
+// A token's activation sums of kSubs sub-blocks (token_side's floats, integers) as 16-bit pairs (sum_pairs).
+template <int kSubs>
+ONECARD_AVX512 inline void sum_pairs(const uint8_t* side, uint32_t* out) {
+  const __m512 v = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << kSubs) - 1), side);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(out), _mm512_cvtepi32_epi16(_mm512_cvtps_epi32(v)));
+}
+
+// One pass: G panels times T tokens over one unit. Affine formats start from their offsets (offsets); the
+// others start each sub-block's integer sum at the zero point's share (token_side).
 template <class F, int G, int T>
 ONECARD_AVX512 void pass(const Pass& p) {
   __m512 f[G][T];
+  if constexpr (F::kAffine) offsets<F>(p, f);
   for (int b = 0; b < F::kSubs; ++b) {
     prefetch_for<G, F::kPiece, F::kSubs>(p, b);
     __m512i dot[kChains<G, T>][G][T];
@@ -225,12 +258,7 @@ ONECARD_AVX512 void pass(const Pass& p) {
       const __m512 sv = _mm512_load_ps(p.scales[g]->s[b]);
       for (int t = 0; t < T; ++t) {
         const __m512 v = _mm512_cvtepi32_ps(chain_sum(dot, g, t));
-        f[g][t] = b == 0 ? _mm512_mul_ps(v, sv) : _mm512_fmadd_ps(v, sv, f[g][t]);
-        if constexpr (F::kAffine) {
-          float asum;
-          std::memcpy(&asum, &p.side[t][b], 4);
-          f[g][t] = _mm512_fmadd_ps(_mm512_load_ps(p.scales[g]->m[b]), _mm512_set1_ps(asum), f[g][t]);
-        }
+        f[g][t] = !F::kAffine && b == 0 ? _mm512_mul_ps(v, sv) : _mm512_fmadd_ps(v, sv, f[g][t]);
       }
     }
   }
@@ -287,7 +315,12 @@ void gemm_block(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, i
       const int nt = static_cast<int>((tokens.count - t0 + left - 1) / left);
       for (int t = 0; t < nt; ++t) {
         ps.act[t] = tokens.act[t0 + t] + u * act_stride + levels_at;
-        std::memcpy(ps.side[t], tokens.side[t0 + t] + u * F::kSubs * 4, F::kSubs * 4);
+        const uint8_t* side = tokens.side[t0 + t] + u * F::kSubs * 4;
+        if constexpr (F::kAffine) {
+          sum_pairs<F::kSubs>(side, ps.sum_pairs[t]);
+        } else {
+          std::memcpy(ps.side[t], side, F::kSubs * 4);
+        }
         std::memcpy(&ps.da[t], tokens.side[t0 + t] + da_at + u * 4, 4);
         ps.y[t] = acc + (t0 + t) * 2 * kLanes;
       }
