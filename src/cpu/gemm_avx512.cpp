@@ -47,7 +47,34 @@ struct Pass {
   int pf_per_sub;
 };
 
-template <int G, int T, int SUB, int UNIT, bool AFFINE>
+// Q4_K's offsets of one unit, -dmin times the sum over sub-blocks of min times the token's activation sum, in
+// integers, two sub-blocks per vpdpwssd (gemm.h): in float they took a multiply-add per sub-block besides the
+// scale's, on the two pipes vpdpbusd needs.
+template <int G, int T>
+ONECARD_AVX512 inline void q4_k_offsets(const Pass& p, int uu, const float* m, __m512 (&f)[G][T]) {
+  alignas(16) uint32_t pairs[T][4];  // each token's activation sums (token_side's floats) as 16-bit pairs
+  for (int t = 0; t < T; ++t) {
+    const __m256i a = _mm256_cvtps_epi32(_mm256_loadu_ps(reinterpret_cast<const float*>(p.sums[t]) + uu * 8));
+    _mm_store_si128(reinterpret_cast<__m128i*>(pairs[t]), _mm256_cvtepi32_epi16(a));
+  }
+  __m512i sum[G][T];
+  for (int i = 0; i < 4; ++i) {
+    for (int t = 0; t < T; ++t) {
+      const __m512i a = _mm512_set1_epi32(static_cast<int32_t>(pairs[t][i]));
+      for (int g = 0; g < G; ++g) {
+        const __m512i mins = _mm512_loadu_si512(m + g * p.group_span / 4 + i * kLanes);
+        sum[g][t] = i == 0 ? _mm512_madd_epi16(mins, a) : _mm512_dpwssd_epi32(sum[g][t], mins, a);
+      }
+    }
+  }
+  for (int g = 0; g < G; ++g) {
+    const __m512 neg_dmin = _mm512_loadu_ps(m + g * p.group_span / 4 + 4 * kLanes);
+    for (int t = 0; t < T; ++t) f[g][t] = _mm512_mul_ps(_mm512_cvtepi32_ps(sum[g][t]), neg_dmin);
+  }
+}
+
+// Q4K: the unit is Q4_K's, with integer mins (q4_k_offsets) in place of float offsets.
+template <int G, int T, int SUB, int UNIT, bool AFFINE, bool Q4K>
 ONECARD_AVX512 void pass_kernel(const Pass& p) {
   constexpr int kSubs = UNIT / SUB;
   __m512 acc[G][T];
@@ -56,6 +83,7 @@ ONECARD_AVX512 void pass_kernel(const Pass& p) {
     const auto* s = reinterpret_cast<const float*>(unit + UNIT * kLanes);
     const float* m = s + kSubs * kLanes;
     __m512 f[G][T];
+    if constexpr (Q4K) q4_k_offsets(p, uu, m, f);
     for (int b = 0; b < kSubs; ++b) {
       for (int i = (uu * kSubs + b) * p.pf_per_sub, end = std::min(p.pf_count, i + p.pf_per_sub); i < end;
            ++i) {
@@ -83,10 +111,10 @@ ONECARD_AVX512 void pass_kernel(const Pass& p) {
         const __m512 sv = _mm512_loadu_ps(s + g * p.group_span / 4 + b * kLanes);
         for (int t = 0; t < T; ++t) {
           const __m512 v = _mm512_cvtepi32_ps(dot[g][t]);
-          f[g][t] = b == 0 ? _mm512_mul_ps(v, sv) : _mm512_fmadd_ps(v, sv, f[g][t]);
+          f[g][t] = b == 0 && !Q4K ? _mm512_mul_ps(v, sv) : _mm512_fmadd_ps(v, sv, f[g][t]);
         }
       }
-      if constexpr (AFFINE) {
+      if constexpr (AFFINE && !Q4K) {
         for (int g = 0; g < G; ++g) {
           const __m512 mv = _mm512_loadu_ps(m + g * p.group_span / 4 + b * kLanes);
           for (int t = 0; t < T; ++t) {
@@ -113,31 +141,32 @@ ONECARD_AVX512 void pass_kernel(const Pass& p) {
 
 using PassFn = void (*)(const Pass&);
 
-template <int G, int SUB, int UNIT, bool AFFINE>
+template <int G, int SUB, int UNIT, bool AFFINE, bool Q4K>
 PassFn by_tokens(int t) {
   switch (t) {
     case 1:
-      return pass_kernel<G, 1, SUB, UNIT, AFFINE>;
+      return pass_kernel<G, 1, SUB, UNIT, AFFINE, Q4K>;
     case 2:
-      return pass_kernel<G, 2, SUB, UNIT, AFFINE>;
+      return pass_kernel<G, 2, SUB, UNIT, AFFINE, Q4K>;
     case 3:
-      return pass_kernel<G, 3, SUB, UNIT, AFFINE>;
+      return pass_kernel<G, 3, SUB, UNIT, AFFINE, Q4K>;
     case 4:
-      return pass_kernel<G, 4, SUB, UNIT, AFFINE>;
+      return pass_kernel<G, 4, SUB, UNIT, AFFINE, Q4K>;
     case 5:
-      return pass_kernel<G, 5, SUB, UNIT, AFFINE>;
+      return pass_kernel<G, 5, SUB, UNIT, AFFINE, Q4K>;
     default:
-      return pass_kernel<G, 6, SUB, UNIT, AFFINE>;
+      return pass_kernel<G, 6, SUB, UNIT, AFFINE, Q4K>;
   }
 }
 
-template <int SUB, int UNIT, bool AFFINE>
+template <int SUB, int UNIT, bool AFFINE, bool Q4K = false>
 PassFn by_groups(int g, int t) {
-  return g == 1 ? by_tokens<1, SUB, UNIT, AFFINE>(t) : by_tokens<2, SUB, UNIT, AFFINE>(t);
+  return g == 1 ? by_tokens<1, SUB, UNIT, AFFINE, Q4K>(t) : by_tokens<2, SUB, UNIT, AFFINE, Q4K>(t);
 }
 
 PassFn pass_fn(const IntFormat& f, int g, int t) {
   if (f.unit == 32) return f.affine ? by_groups<32, 32, true>(g, t) : by_groups<32, 32, false>(g, t);
+  if (f.type == gguf::GgmlType::Q4_K) return by_groups<32, 256, true, true>(g, t);
   if (f.sub == 32) return f.affine ? by_groups<32, 256, true>(g, t) : by_groups<32, 256, false>(g, t);
   return f.affine ? by_groups<16, 256, true>(g, t) : by_groups<16, 256, false>(g, t);
 }

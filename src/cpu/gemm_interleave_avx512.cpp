@@ -80,14 +80,16 @@ ONECARD_AVX512 void store(uint8_t* out, int chunk, __m512i v) {
   _mm512_storeu_si512(out + 64 * chunk, v);
 }
 
-// Q4_K's scales and offsets (d * scale, -dmin * min of each sub-block), from the 4 dwords that hold them.
+// Q4_K's scales (d * scale of each sub-block) and its integer mins with -dmin (gemm.h), from the 4 dwords
+// that hold them.
 ONECARD_AVX512 void q4_k_scales(const Unit& src, uint8_t* out) {
   const __m512i dd = src.dwords(0);
   const __m512 d = halves_to_float(dd), neg_dmin = -halves_to_float(_mm512_srli_epi32(dd, 16));
   const __m512i u0 = src.dwords(4), u1 = src.dwords(8), u2 = src.dwords(12);
   const __m512i m6 = _mm512_set1_epi32(63), m2 = _mm512_set1_epi32(3), low4 = _mm512_set1_epi32(15);
   auto* s = reinterpret_cast<float*>(out + 256 * kLanes);
-  float* m = s + 8 * kLanes;
+  auto* mins = reinterpret_cast<__m512i*>(s + 8 * kLanes);
+  __m512i mn_of[8];
   for (int b = 0; b < 4; ++b) {
     const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(u0, 8 * b), m6);
     const __m512i mn = _mm512_and_si512(_mm512_srli_epi32(u1, 8 * b), m6);
@@ -99,9 +101,12 @@ ONECARD_AVX512 void q4_k_scales(const Unit& src, uint8_t* out) {
                         _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(u1, 8 * b + 6), m2), 4));
     _mm512_storeu_ps(s + b * kLanes, _mm512_mul_ps(_mm512_cvtepi32_ps(sc), d));
     _mm512_storeu_ps(s + (b + 4) * kLanes, _mm512_mul_ps(_mm512_cvtepi32_ps(sc_hi), d));
-    _mm512_storeu_ps(m + b * kLanes, _mm512_mul_ps(_mm512_cvtepi32_ps(mn), neg_dmin));
-    _mm512_storeu_ps(m + (b + 4) * kLanes, _mm512_mul_ps(_mm512_cvtepi32_ps(mn_hi), neg_dmin));
+    mn_of[b] = mn;
+    mn_of[b + 4] = mn_hi;
   }
+  for (int i = 0; i < 4; ++i)
+    _mm512_storeu_si512(mins + i, _mm512_or_si512(mn_of[2 * i], _mm512_slli_epi32(mn_of[2 * i + 1], 16)));
+  _mm512_storeu_ps(mins + 4, neg_dmin);
 }
 
 ONECARD_AVX512 void q4_k(const Unit& src, uint8_t* out) {

@@ -30,7 +30,9 @@ namespace gemm_detail {
 inline constexpr int kLanes = kGemmBlockRows / 2;  // rows per interleaved group
 
 // One unit of one group: levels [unit / 4][16 rows][4 bytes], then scales s [subs][16] and, for affine
-// formats, offsets m [subs][16] as floats.
+// formats, offsets m [subs][16] as floats. Q4_K has its integer mins instead (the kernel adds them in
+// integers): those of sub-blocks 2i and 2i + 1 as the 16-bit halves of int32 [i][16] for i < 4, then -dmin
+// [16] as floats (in the first 320 of those 512 bytes).
 inline size_t group_unit_bytes(const IntFormat& f) {
   return static_cast<size_t>(f.unit) * kLanes +
          static_cast<size_t>(f.subs()) * kLanes * 4 * (f.affine ? 2 : 1);
