@@ -11,6 +11,7 @@
 
 #include "base/rng.h"
 #include "cpu/gemm.h"
+#include "cpu/gemm_check.h"
 #include "cpu/isa.h"
 #include "cpu/kernels.h"
 #include "cpu/random_weights.h"
@@ -56,18 +57,9 @@ TEST(GemmAvx2, ExtremeActivationsMatchTheScalarDot) {
       // Equal activations quantize to +-127 everywhere; one token alternates signs per sub-block.
       std::vector<float> x(static_cast<size_t>(nt * cols), sign);
       for (int64_t c = 0; c < cols; ++c) x[c] = (c / f->sub) % 2 == 0 ? sign : -sign;
-      const size_t act_row = act_row_bytes(f->act, cols), side_row = token_side_bytes(*f, cols);
-      std::vector<uint8_t> acts(act_row * nt), sides(side_row * nt);
-      std::vector<const uint8_t*> act_ptr(nt), side_ptr(nt);
-      for (int64_t t = 0; t < nt; ++t) {
-        quantize_act(f->act, x.data() + t * cols, acts.data() + t * act_row, cols);
-        token_side(*f, cols, acts.data() + t * act_row, sides.data() + t * side_row);
-        act_ptr[t] = acts.data() + t * act_row;
-        side_ptr[t] = sides.data() + t * side_row;
-      }
+      const testing::QuantizedTokens q(*f, x, cols, nt);
       std::vector<float> y(static_cast<size_t>(nt * rows));
-      k.gemm[type].run(*f, w, 0, rows, GemmTokens{act_ptr.data(), side_ptr.data(), nt}, y.data(), rows,
-                       nullptr, 0);
+      k.gemm[type].run(*f, w, 0, rows, q.tokens(), y.data(), rows, nullptr, 0);
       const VecDotFn dot = kernels(Isa::Scalar).row_dot[type];
       std::vector<float> row(static_cast<size_t>(cols));
       for (int64_t r = 0; r < rows; ++r) {
@@ -75,7 +67,7 @@ TEST(GemmAvx2, ExtremeActivationsMatchTheScalarDot) {
         double magnitude = 0;  // sum |w x| with |x| = 1
         for (float v : row) magnitude += std::abs(v);
         for (int64_t t = 0; t < nt; ++t) {
-          const float want = dot(*f, cols, w.row(r), act_ptr[t]);
+          const float want = dot(*f, cols, w.row(r), q.act_ptr[t]);
           ASSERT_NEAR(y[t * rows + r], want, 2e-5 * magnitude + 1e-30)
               << gguf::type_name(type) << " sign " << sign << " token " << t << " row " << r;
         }
@@ -97,42 +89,8 @@ TEST(GemmAvx2, RowRangesAndTokenCountsMatchTheScalarDot) {
     const IntFormat* f = int_format(type);
     if (f == nullptr || !k.gemm[type]) continue;
     const int64_t cols = f->unit == 32 ? 11 * 32 : 3 * 256;
-    const std::vector<uint8_t> data = testing::random_weights(type, rows, cols, 13);
-    const Matrix w = make_matrix(type, cols, rows, data.data());
-    const VecDotFn dot = kernels(Isa::Scalar).row_dot[type];
-    std::vector<float> row(static_cast<size_t>(cols));
-    for (int64_t nt : {1, 2, 3, 5, 6, 17}) {
-      const std::vector<float> x = testing::gaussian(nt * cols, 50 + nt);
-      const size_t act_row = act_row_bytes(f->act, cols), side_row = token_side_bytes(*f, cols);
-      std::vector<uint8_t> acts(act_row * nt), sides(side_row * nt);
-      std::vector<const uint8_t*> act_ptr(nt), side_ptr(nt);
-      for (int64_t t = 0; t < nt; ++t) {
-        quantize_act(f->act, x.data() + t * cols, acts.data() + t * act_row, cols);
-        token_side(*f, cols, acts.data() + t * act_row, sides.data() + t * side_row);
-        act_ptr[t] = acts.data() + t * act_row;
-        side_ptr[t] = sides.data() + t * side_row;
-      }
-      const int64_t ldy = nr + 3;
-      std::vector<float> y(static_cast<size_t>(nt * ldy), -7.0f);
-      avx2::gemm_int(*f, w, r0, nr, GemmTokens{act_ptr.data(), side_ptr.data(), nt}, y.data(), ldy, nullptr,
-                     0);
-      for (int64_t t = 0; t < nt; ++t) {
-        for (int64_t i = 0; i < ldy; ++i) {
-          const float got = y[t * ldy + i];
-          if (i >= nr) {
-            ASSERT_EQ(got, -7.0f) << gguf::type_name(type) << " wrote past the rows, token " << t;
-            continue;
-          }
-          ASSERT_TRUE(quant::dequantize_row(type, w.row(r0 + i), row.data(), cols).ok());
-          double magnitude = 0;
-          for (int64_t c = 0; c < cols; ++c)
-            magnitude += std::abs(static_cast<double>(row[c]) * x[t * cols + c]);
-          const float want = dot(*f, cols, w.row(r0 + i), act_ptr[t]);
-          ASSERT_NEAR(got, want, 2e-5 * magnitude + 1e-30)
-              << gguf::type_name(type) << " tokens " << nt << " token " << t << " row " << r0 + i;
-        }
-      }
-    }
+    for (int64_t nt : {1, 2, 3, 5, 6, 17})
+      testing::expect_gemm_matches_scalar_dot(avx2::gemm_int, type, rows, cols, r0, nr, nt, 13);
   }
 }
 
