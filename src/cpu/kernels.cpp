@@ -10,10 +10,13 @@ namespace {
 const KernelTable& table(Isa isa) {
   static const KernelTable scalar = scalar_kernels();
   static const KernelTable avx2 = avx2_kernels();
+  static const KernelTable avx_vnni = avx_vnni_kernels();
   static const KernelTable avx512 = avx512_kernels();
   switch (isa) {
     case Isa::Avx512Vnni:
       return avx512;
+    case Isa::AvxVnni:
+      return avx_vnni;
     case Isa::Avx2:
       return avx2;
     case Isa::Scalar:

@@ -1,9 +1,9 @@
 // The CPU kernels of one instruction set, as one table: what each weight format can be multiplied with, and
-// the element-wise kernels. Each ISA fills its table in its own folder (scalar/, x86/avx2/, x86/avx512/),
-// starting from the table of the ISA below it and overriding the entries it has a faster kernel for, so a
-// table is complete where the scalar one is. Callers ask the table whether it has an entry (a batched GEMM
-// for a format, a packer) and never test the ISA; `inspect --system` and the kernel coverage test are
-// generated from the tables.
+// the element-wise kernels. Each ISA fills its table in its own folder (scalar/, x86/avx2/, x86/avxvnni/,
+// x86/avx512/), starting from the table of the ISA below it and overriding the entries it has a faster kernel
+// for, so a table is complete where the scalar one is. Callers ask the table whether it has an entry (a
+// batched GEMM for a format, a packer) and never test the ISA; `inspect --system` and the kernel coverage
+// test are generated from the tables.
 #pragma once
 
 #include <cstddef>
@@ -104,9 +104,11 @@ std::string kernel_path();
 // The same for any table.
 std::string describe(const KernelTable& k);
 
-// The tables, each built on the one below (defined in scalar/, x86/avx2/, x86/avx512/).
+// The tables, each built on the one below (defined in scalar/, x86/avx2/, x86/avxvnni/, x86/avx512/); the
+// AVX-512 one on AVX2's, since not every AVX-512 CPU has AVX-VNNI.
 KernelTable scalar_kernels();
 KernelTable avx2_kernels();
+KernelTable avx_vnni_kernels();
 KernelTable avx512_kernels();
 
 }  // namespace onecard::cpu

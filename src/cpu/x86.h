@@ -8,6 +8,7 @@
 #include <cstring>
 
 #define ONECARD_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define ONECARD_AVX_VNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
 #define ONECARD_AVX512 __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")))
 
 namespace onecard::cpu::x86 {

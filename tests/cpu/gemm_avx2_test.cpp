@@ -2,7 +2,8 @@
 // format's largest level requires (avx2::max_level). That bound must hold for every level the format can
 // encode: random block bytes (every bit pattern equally likely) are unpacked by the scalar reference and each
 // level checked. Then the kernel on the largest activations there are (every level 127, or -127) must still
-// equal the scalar row dot, which it would not if an int16 sum saturated.
+// equal the scalar row dot, which it would not if an int16 sum saturated. The AVX-VNNI kernel (the same
+// layout, vpdpbusd) is held to the same checks.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -22,6 +23,14 @@ namespace onecard::cpu {
 namespace {
 
 using gguf::GgmlType;
+
+// The AVX2-family ISAs this CPU runs: AVX2, and AVX-VNNI where it has it.
+std::vector<Isa> avx2_family() {
+  std::vector<Isa> out;
+  for (Isa isa : supported_isas())
+    if (isa == Isa::Avx2 || isa == Isa::AvxVnni) out.push_back(isa);
+  return out;
+}
 
 TEST(GemmAvx2, LevelsNeverExceedTheBoundTheKernelWidensFor) {
   Rng rng(5, "avx2-levels");
@@ -43,10 +52,7 @@ TEST(GemmAvx2, LevelsNeverExceedTheBoundTheKernelWidensFor) {
   }
 }
 
-TEST(GemmAvx2, ExtremeActivationsMatchTheScalarDot) {
-  const auto isas = supported_isas();
-  if (std::find(isas.begin(), isas.end(), Isa::Avx2) == isas.end()) GTEST_SKIP() << "needs AVX2";
-  const KernelTable& k = kernels(Isa::Avx2);
+void expect_extreme_activations_match(const KernelTable& k) {
   for (GgmlType type : testing::all_matmul_types()) {
     const IntFormat* f = int_format(type);
     if (f == nullptr || !k.gemm[type]) continue;
@@ -76,21 +82,31 @@ TEST(GemmAvx2, ExtremeActivationsMatchTheScalarDot) {
   }
 }
 
+TEST(GemmAvx2, ExtremeActivationsMatchTheScalarDot) {
+  if (avx2_family().empty()) GTEST_SKIP() << "needs AVX2";
+  for (Isa isa : avx2_family()) {
+    SCOPED_TRACE(isa_name(isa));
+    expect_extreme_activations_match(kernels(isa));
+  }
+}
+
 // gemm_int called directly: a row range that starts off a group boundary and ends in a partial group, token
 // counts that leave every tail of a pass (1, 2, 3 ...) and several passes, an output stride wider than the
 // rows. Each entry must equal the scalar row dot to float rounding, and entries outside the range must stay
 // untouched.
 TEST(GemmAvx2, RowRangesAndTokenCountsMatchTheScalarDot) {
-  const auto isas = supported_isas();
-  if (std::find(isas.begin(), isas.end(), Isa::Avx2) == isas.end()) GTEST_SKIP() << "needs AVX2";
-  const KernelTable& k = kernels(Isa::Avx2);
+  if (avx2_family().empty()) GTEST_SKIP() << "needs AVX2";
   const int64_t rows = 45, r0 = 3, nr = 37;  // blocks of 16, 16 and 5 rows starting at row 3
-  for (GgmlType type : testing::all_matmul_types()) {
-    const IntFormat* f = int_format(type);
-    if (f == nullptr || !k.gemm[type]) continue;
-    const int64_t cols = f->unit == 32 ? 11 * 32 : 3 * 256;
-    for (int64_t nt : {1, 2, 3, 5, 6, 17})
-      testing::expect_gemm_matches_scalar_dot(avx2::gemm_int, type, rows, cols, r0, nr, nt, 13);
+  for (Isa isa : avx2_family()) {
+    const KernelTable& k = kernels(isa);
+    SCOPED_TRACE(isa_name(isa));
+    for (GgmlType type : testing::all_matmul_types()) {
+      const IntFormat* f = int_format(type);
+      if (f == nullptr || !k.gemm[type]) continue;
+      const int64_t cols = f->unit == 32 ? 11 * 32 : 3 * 256;
+      for (int64_t nt : {1, 2, 3, 5, 6, 17})
+        testing::expect_gemm_matches_scalar_dot(k.gemm[type].run, type, rows, cols, r0, nr, nt, 13);
+    }
   }
 }
 

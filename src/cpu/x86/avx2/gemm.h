@@ -25,10 +25,17 @@ inline constexpr int kLanes = 8;
 // Rows one interleaving pass covers (two groups); the kernel table hands this to callers as block_rows.
 inline constexpr int64_t kGemmBlockRows = 16;
 
+// The instruction that multiplies the levels with the activations: vpmaddubsw (AVX2), or vpdpbusd on ymm
+// (AVX-VNNI), which sums into int32 without the int16 steps and their widening. The layout is the same.
+enum class DotInsn { Maddubs, Vnni };
+
 // y[t * ldy + i] = row r0 + i of w times token t, for i < nr and t < tokens.count. Other entries of y are not
 // touched. prefetch / prefetch_bytes name the weights the thread multiplies next (may be null / 0).
+// gemm_int_vnni needs AVX-VNNI.
 void gemm_int(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmTokens tokens, float* y,
               int64_t ldy, const uint8_t* prefetch, size_t prefetch_bytes);
+void gemm_int_vnni(const IntFormat& f, const Matrix& w, int64_t r0, int64_t nr, GemmTokens tokens, float* y,
+                   int64_t ldy, const uint8_t* prefetch, size_t prefetch_bytes);
 
 // Where one call's weight units come from: the file's rows (gemm_int) or the packed layout (packed.h).
 class UnitSource {
@@ -44,8 +51,8 @@ class UnitSource {
 
 // y[t * ldy + i] = row i of src times token t, for i < nr and t < tokens.count, the rows being n columns
 // long (gemm_int's contract).
-void gemm_source(const IntFormat& f, const UnitSource& src, int64_t nr, int64_t n, GemmTokens tokens,
-                 float* y, int64_t ldy, const uint8_t* prefetch, size_t prefetch_bytes);
+void gemm_source(DotInsn dot, const IntFormat& f, const UnitSource& src, int64_t nr, int64_t n,
+                 GemmTokens tokens, float* y, int64_t ldy, const uint8_t* prefetch, size_t prefetch_bytes);
 
 // The largest unsigned level of a format's integer view (its levels lie in [0, max_level]).
 int max_level(const IntFormat& f);

@@ -66,10 +66,22 @@ void pack_matrix(const Matrix& w, int64_t first, int64_t last, uint8_t* out) {
   }
 }
 
-void gemm_packed(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, int64_t ldy) {
+namespace {
+
+void gemm_block(DotInsn dot, const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, int64_t ldy) {
   const IntFormat& f = *int_format(p.type);
   const int64_t rows = std::min(kPackedBlockRows, p.rows - b * kPackedBlockRows);
-  gemm_source(f, PackedRows(f, p, b), rows, p.cols, tokens, y, ldy, nullptr, 0);
+  gemm_source(dot, f, PackedRows(f, p, b), rows, p.cols, tokens, y, ldy, nullptr, 0);
+}
+
+}  // namespace
+
+void gemm_packed(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, int64_t ldy) {
+  gemm_block(DotInsn::Maddubs, p, b, tokens, y, ldy);
+}
+
+void gemm_packed_vnni(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, int64_t ldy) {
+  gemm_block(DotInsn::Vnni, p, b, tokens, y, ldy);
 }
 
 }  // namespace onecard::cpu::avx2

@@ -19,7 +19,8 @@ namespace onecard::cpu::avx2 {
 // pack_matrix's contract (packed.h), in this layout.
 void pack_matrix(const Matrix& w, int64_t first, int64_t last, uint8_t* out);
 
-// gemm_packed's contract (packed.h), on this layout.
+// gemm_packed's contract (packed.h), on this layout: by vpmaddubsw, and by vpdpbusd (needs AVX-VNNI).
 void gemm_packed(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, int64_t ldy);
+void gemm_packed_vnni(const PackedMatrix& p, int64_t b, GemmTokens tokens, float* y, int64_t ldy);
 
 }  // namespace onecard::cpu::avx2
