@@ -27,7 +27,11 @@ double vnni_peak_ops_measure(int64_t iterations);
 // AVX2 kernels' bound, which they approach only where they can sum in int16 before widening to int32.
 double maddubs_peak_ops();
 double maddubs_peak_ops_measure(int64_t iterations);
-// The peak of the active kernel table's instruction: vpdpbusd on AVX-512 VNNI, vpmaddubsw otherwise.
+// The same for vpdpbusd on ymm registers (AVX-VNNI; 0 without it).
+double avx_vnni_peak_ops();
+double avx_vnni_peak_ops_measure(int64_t iterations);
+// The peak of the active kernel table's instruction: vpdpbusd on AVX-512 VNNI (zmm) and AVX-VNNI (ymm),
+// vpmaddubsw otherwise.
 double int8_peak_ops();
 
 // rows x cols weights of `type` with random levels and moderate finite scales (not a quantization of
