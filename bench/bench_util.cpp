@@ -206,27 +206,6 @@ double probed_bandwidth() {
   return bw;
 }
 
-double vnni_peak_ops_measure(int64_t iterations) {
-  if (!cpu_features().avx512_vnni) return 0;
-  ThreadPool& tp = pool();
-  std::vector<int64_t> sink(tp.size());
-  const auto t0 = std::chrono::steady_clock::now();
-  tp.parallel_for(tp.size(), [&](int64_t i, int) { sink[i] = vnni_loop(iterations); });
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  benchmark::DoNotOptimize(sink.data());
-  // 12 instructions x 64 byte products x 2 operations (multiply, add) per iteration and thread.
-  return static_cast<double>(iterations) * 12 * 64 * 2 * tp.size() / s;
-}
-
-double vnni_peak_ops() {
-  static const double peak = [] {
-    double best = 0;
-    for (int rep = 0; rep < 5; ++rep) best = std::max(best, vnni_peak_ops_measure(20'000'000));
-    return best;
-  }();
-  return peak;
-}
-
 std::vector<uint8_t> random_matrix(GgmlType type, int64_t rows, int64_t cols, uint64_t seed) {
   const size_t row_bytes = gguf::row_bytes(type, static_cast<uint64_t>(cols));
   std::vector<uint8_t> out(row_bytes * static_cast<size_t>(rows));
@@ -263,45 +242,50 @@ std::vector<uint8_t> random_matrix(GgmlType type, int64_t rows, int64_t cols, ui
   return out;
 }
 
-double maddubs_peak_ops_measure(int64_t iterations) {
-  if (!cpu_features().avx2) return 0;
+namespace {
+
+// int8 operations per second of `loop` on every pool thread at once: 12 instructions of `bytes` byte products
+// per iteration, 2 operations (multiply, add) each. 0 where the CPU lacks the instruction.
+double peak_measure(bool available, int64_t (*loop)(int64_t), int bytes, int64_t iterations) {
+  if (!available) return 0;
   ThreadPool& tp = pool();
   std::vector<int64_t> sink(tp.size());
   const auto t0 = std::chrono::steady_clock::now();
-  tp.parallel_for(tp.size(), [&](int64_t i, int) { sink[i] = maddubs_loop(iterations); });
+  tp.parallel_for(tp.size(), [&](int64_t i, int) { sink[i] = loop(iterations); });
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   benchmark::DoNotOptimize(sink.data());
-  // 12 instructions x 32 byte products x 2 operations per iteration and thread.
-  return static_cast<double>(iterations) * 12 * 32 * 2 * tp.size() / s;
+  return static_cast<double>(iterations) * 12 * bytes * 2 * tp.size() / s;
 }
 
-double maddubs_peak_ops() {
-  static const double peak = [] {
-    double best = 0;
-    for (int rep = 0; rep < 5; ++rep) best = std::max(best, maddubs_peak_ops_measure(20'000'000));
-    return best;
-  }();
+// The best of five longer measurements.
+double best_of_five(double (*measure)(int64_t)) {
+  double best = 0;
+  for (int rep = 0; rep < 5; ++rep) best = std::max(best, measure(20'000'000));
+  return best;
+}
+
+}  // namespace
+
+double vnni_peak_ops_measure(int64_t iterations) {
+  return peak_measure(cpu_features().avx512_vnni, vnni_loop, 64, iterations);
+}
+double maddubs_peak_ops_measure(int64_t iterations) {
+  return peak_measure(cpu_features().avx2, maddubs_loop, 32, iterations);
+}
+double avx_vnni_peak_ops_measure(int64_t iterations) {
+  return peak_measure(cpu_features().avx_vnni, avx_vnni_loop, 32, iterations);
+}
+
+double vnni_peak_ops() {
+  static const double peak = best_of_five(vnni_peak_ops_measure);
   return peak;
 }
-
-double avx_vnni_peak_ops_measure(int64_t iterations) {
-  if (!cpu_features().avx_vnni) return 0;
-  ThreadPool& tp = pool();
-  std::vector<int64_t> sink(tp.size());
-  const auto t0 = std::chrono::steady_clock::now();
-  tp.parallel_for(tp.size(), [&](int64_t i, int) { sink[i] = avx_vnni_loop(iterations); });
-  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  benchmark::DoNotOptimize(sink.data());
-  // 12 instructions x 32 byte products x 2 operations per iteration and thread.
-  return static_cast<double>(iterations) * 12 * 32 * 2 * tp.size() / s;
+double maddubs_peak_ops() {
+  static const double peak = best_of_five(maddubs_peak_ops_measure);
+  return peak;
 }
-
 double avx_vnni_peak_ops() {
-  static const double peak = [] {
-    double best = 0;
-    for (int rep = 0; rep < 5; ++rep) best = std::max(best, avx_vnni_peak_ops_measure(20'000'000));
-    return best;
-  }();
+  static const double peak = best_of_five(avx_vnni_peak_ops_measure);
   return peak;
 }
 
