@@ -14,6 +14,22 @@ int int16_steps(const IntFormat& f) {
   return 32767 / (2 * 127 * level);
 }
 
+// The weight vectors of groups [0, G) at column c of a unit's levels and, SIGNED, their sign operands.
+template <int G, bool SIGNED>
+ONECARD_GEMM_TARGET inline void load_step(const Pass& p, const uint8_t* unit, int c, __m256i w[G],
+                                          __m256i sign_of[G]) {
+  for (int g = 0; g < G; ++g) {
+    const auto* v = reinterpret_cast<const __m256i*>(unit + g * p.group_span + c * kLanes * (SIGNED ? 2 : 1));
+    w[g] = _mm256_load_si256(v);
+    if constexpr (SIGNED) sign_of[g] = _mm256_load_si256(v + 1);
+  }
+}
+
+// Token t's 4 activation bytes at `at`, in every lane.
+ONECARD_GEMM_TARGET inline __m256i broadcast_act(const Pass& p, int t, size_t at) {
+  return _mm256_set1_epi32(static_cast<int32_t>(quant::load_u32(p.act[t] + at)));
+}
+
 // The int16 sums s16[g][t] of steps [k0, k0 + STEPS) of 4 columns from column c0 of a unit's levels. SIGNED:
 // the levels are the sign trick's pairs |w|, w (gemm.h).
 template <int G, int T, bool SIGNED, int STEPS>
@@ -22,17 +38,11 @@ ONECARD_GEMM_TARGET inline void int16_sums(const Pass& p, const uint8_t* unit, s
   for (int k = 0; k < STEPS; ++k) {
     const int c = c0 + 4 * k;
     __m256i w[G], sign_of[G];
-    for (int g = 0; g < G; ++g) {
-      const auto* v =
-          reinterpret_cast<const __m256i*>(unit + g * p.group_span + c * kLanes * (SIGNED ? 2 : 1));
-      w[g] = _mm256_load_si256(v);
-      if constexpr (SIGNED) sign_of[g] = _mm256_load_si256(v + 1);
-    }
+    load_step<G, SIGNED>(p, unit, c, w, sign_of);
     for (int t = 0; t < T; ++t) {
-      const __m256i a = _mm256_set1_epi32(static_cast<int32_t>(quant::load_u32(p.act[t] + act_at + c)));
+      const __m256i a = broadcast_act(p, t, act_at + c);
       for (int g = 0; g < G; ++g) {
-        __m256i ag = a;
-        if constexpr (SIGNED) ag = _mm256_sign_epi8(a, sign_of[g]);
+        const __m256i ag = SIGNED ? _mm256_sign_epi8(a, sign_of[g]) : a;
         const __m256i m = _mm256_maddubs_epi16(w[g], ag);
         s16[g][t] = k == 0 ? m : _mm256_add_epi16(s16[g][t], m);
         // Pins each sum to its step: otherwise GCC computes all products of an unrolled sub-block first and
@@ -52,17 +62,11 @@ ONECARD_GEMM_TARGET inline void int32_sums(const Pass& p, const uint8_t* unit, s
     for (int k = 0; k < STEPS; ++k) {
       const int c = c0 + 4 * k;
       __m256i w[G], sign_of[G];
-      for (int g = 0; g < G; ++g) {
-        const auto* v =
-            reinterpret_cast<const __m256i*>(unit + g * p.group_span + c * kLanes * (SIGNED ? 2 : 1));
-        w[g] = _mm256_load_si256(v);
-        if constexpr (SIGNED) sign_of[g] = _mm256_load_si256(v + 1);
-      }
+      load_step<G, SIGNED>(p, unit, c, w, sign_of);
       for (int t = 0; t < T; ++t) {
-        const __m256i a = _mm256_set1_epi32(static_cast<int32_t>(quant::load_u32(p.act[t] + act_at + c)));
+        const __m256i a = broadcast_act(p, t, act_at + c);
         for (int g = 0; g < G; ++g) {
-          __m256i ag = a;
-          if constexpr (SIGNED) ag = _mm256_sign_epi8(a, sign_of[g]);
+          const __m256i ag = SIGNED ? _mm256_sign_epi8(a, sign_of[g]) : a;
           dot[g][t] = _mm256_dpbusd_avx_epi32(dot[g][t], w[g], ag);
         }
       }
