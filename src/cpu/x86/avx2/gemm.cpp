@@ -1,5 +1,5 @@
 // The AVX2 batched kernel: 16 interleaved weight rows (two groups of 8) times a few tokens per pass (one
-// group times fewer tokens for the tails).
+// group at a time for a block's partial last group).
 #include "cpu/x86/avx2/gemm.h"
 
 #include <algorithm>
@@ -140,23 +140,19 @@ void gemm_source(DotInsn dot, const IntFormat& f, const UnitSource& src, int64_t
       p.act_stride = act_stride;
       p.first = u0 == 0;
       for (int g = 0; g < groups;) {
-        // Both groups of a block in one pass where the family takes two and all its tokens are there.
-        const int gp = k.groups == 2 && g + 1 < groups ? 2 : 1;
+        // All groups of a block in one pass where the family takes that many.
+        const int gp = g + k.groups <= groups ? k.groups : 1;
         for (int64_t t0 = 0; t0 < tokens.count; t0 += k.tokens) {
           const int nt = static_cast<int>(std::min<int64_t>(k.tokens, tokens.count - t0));
           for (int t = 0; t < nt; ++t) {
             p.act[t] = tokens.act[t0 + t] + u0 * act_stride + act_levels;
             p.sums[t] = tokens.side[t0 + t] + u0 * f.subs() * 4;
             p.da[t] = reinterpret_cast<const float*>(tokens.side[t0 + t] + scales_at) + u0;
+            p.y[t] = acc + (t0 + t) * kGemmBlockRows + g * kLanes;
           }
           next.ask(per_pass);
-          // A full pass covers the gp groups at once, the token tail one group at a time.
-          const bool full = gp == k.groups && nt == k.tokens;
-          for (int gi = g; gi < g + gp; gi += full ? gp : 1) {
-            p.buf = buf + gi * group_span;
-            for (int t = 0; t < nt; ++t) p.y[t] = acc + (t0 + t) * kGemmBlockRows + gi * kLanes;
-            (full ? k.full : k.tail[nt])(p);
-          }
+          p.buf = buf + g * group_span;
+          (gp == k.groups ? k.every[nt] : k.one[nt])(p);
         }
         g += gp;
       }

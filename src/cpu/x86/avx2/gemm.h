@@ -45,7 +45,7 @@ class UnitSource {
   // aligned, the layout of interleave_unit); only the first `valid` rows of the group exist.
   virtual void interleave(int64_t blk, int g, int valid, int64_t u, uint8_t* out) const = 0;
   // Up to `max` cache lines of units [u, u + span) of the `rows` rows of block blk, fetched while the span
-  // before computes; none where the hardware prefetcher follows the weights.
+  // before computes.
   virtual int lines(int64_t blk, int64_t rows, int64_t u, int64_t span, const char** out, int max) const = 0;
 };
 

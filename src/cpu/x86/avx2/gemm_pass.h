@@ -27,11 +27,12 @@ struct Pass {
 
 using PassFn = void (*)(const Pass&);
 
-// A family's passes: `full` takes `groups` groups times `tokens` tokens; tail[t] one group times t tokens.
+// A family's passes for 1 to `tokens` tokens: every[t] takes all `groups` groups of a block at once (each
+// broadcast activation feeds one vpmaddubsw per group), one[t] a single group (a block's last, partial one).
 struct Passes {
   int groups, tokens;
-  PassFn full;
-  PassFn tail[kMaxTokens + 1];
+  PassFn every[kMaxTokens + 1];
+  PassFn one[kMaxTokens + 1];
 };
 
 // The passes for a format with vpmaddubsw (AVX2; x86/avx2/gemm_maddubs.cpp) and with vpdpbusd on ymm

@@ -242,7 +242,7 @@ Passes passes_of(std::integer_sequence<int, T...>) {
   static_assert(K::kTokens <= kMaxTokens && K::kGroups <= static_cast<int>(kGemmBlockRows / kLanes));
   return Passes{K::kGroups,
                 K::kTokens,
-                K::template pass<K::kGroups, K::kTokens>,
+                {nullptr, K::template pass<K::kGroups, T + 1>...},
                 {nullptr, K::template pass<1, T + 1>...}};
 }
 

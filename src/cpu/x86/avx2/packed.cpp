@@ -27,12 +27,24 @@ class PackedRows final : public UnitSource {
       : f_(f), block_(p.block(b)), units_(p.units()), group_(group_bytes(p.type)) {}
 
   void interleave(int64_t blk, int g, int, int64_t u, uint8_t* out) const override {
-    const auto at = static_cast<size_t>((blk * units_ + u) * kGemmBlockRows / kLanes + g) * group_;
-    interleave_packed_unit(f_, block_ + at, out);
+    interleave_packed_unit(f_, block_ + offset(blk, u) + static_cast<size_t>(g) * group_, out);
   }
-  int lines(int64_t, int64_t, int64_t, int64_t, const char**, int) const override { return 0; }
+  // A span's units of both groups lie together. The hardware prefetcher does not run far enough ahead of
+  // reads this bursty (a span, then many passes over it): without these lines the expansion waited on
+  // memory for a fifth of the MoE's time (Zen 4, 16 tokens per expert).
+  int lines(int64_t blk, int64_t, int64_t u, int64_t span, const char** out, int max) const override {
+    const auto* first = reinterpret_cast<const char*>(block_ + offset(blk, u));
+    const auto bytes = static_cast<int64_t>(span * kGemmBlockRows / kLanes) * static_cast<int64_t>(group_);
+    int count = 0;
+    for (int64_t at = 0; at < bytes && count < max; at += 64) out[count++] = first + at;
+    return count;
+  }
 
  private:
+  size_t offset(int64_t blk, int64_t u) const {
+    return static_cast<size_t>((blk * units_ + u) * kGemmBlockRows / kLanes) * group_;
+  }
+
   const IntFormat& f_;
   const uint8_t* block_;
   int64_t units_;
