@@ -45,18 +45,11 @@ class FileRows final : public UnitSource {
     interleave_unit(f_, unpack_, w_.row(r0_ + blk * kGemmBlockRows + g * kLanes), w_.row_bytes, valid, u,
                     out);
   }
-  int lines(int64_t blk, int64_t rows, int64_t u, int64_t span, const char** out, int max) const override {
-    int count = 0;
+  int lines(int64_t blk, int64_t rows, int64_t u, int64_t span, Lines* out) const override {
     const size_t len = static_cast<size_t>(span) * f_.unit_bytes;
     const int64_t rb = r0_ + blk * kGemmBlockRows;
-    for (int64_t r = rb; r < rb + rows; ++r) {
-      const auto* piece = reinterpret_cast<const char*>(w_.row(r) + u * f_.unit_bytes);
-      const auto first = reinterpret_cast<uintptr_t>(piece) & ~uintptr_t{63};
-      for (uintptr_t l = first; l < reinterpret_cast<uintptr_t>(piece) + len && count < max; l += 64) {
-        out[count++] = reinterpret_cast<const char*>(l);
-      }
-    }
-    return count;
+    for (int64_t r = rb; r < rb + rows; ++r) out[r - rb] = lines_of(w_.row(r) + u * f_.unit_bytes, len);
+    return static_cast<int>(rows);
   }
 
  private:
@@ -68,13 +61,20 @@ class FileRows final : public UnitSource {
 
 // The lines of the next span (UnitSource::lines), asked for a few at a time.
 struct NextSpan {
-  static constexpr int kMaxLines = static_cast<int>(kGemmBlockRows) * 6;  // 16 rows of at most 272 bytes
-  const char* lines[kMaxLines];
-  int count = 0, asked = 0;
+  UnitSource::Lines runs[kGemmBlockRows];
+  int count = 0, run = 0;  // runs, and the one asked from
+  int64_t line = 0;        // the next line of that run
 
-  ONECARD_AVX2 void ask(int n) {
-    for (const int end = std::min(count, asked + n); asked < end; ++asked)
-      _mm_prefetch(lines[asked], _MM_HINT_T0);
+  int64_t total() const {
+    int64_t n = 0;
+    for (int i = 0; i < count; ++i) n += runs[i].count;
+    return n;
+  }
+  ONECARD_AVX2 void ask(int64_t n) {
+    for (; n > 0 && run < count; --n) {
+      _mm_prefetch(runs[run].first + 64 * line, _MM_HINT_T0);
+      if (++line == runs[run].count) ++run, line = 0;
+    }
   }
 };
 
@@ -108,6 +108,10 @@ void gemm_source(DotInsn dot, const IntFormat& f, const UnitSource& src, int64_t
   const auto lines = static_cast<int64_t>((prefetch_bytes + 63) / 64);
   const int64_t per_step = (lines + steps - 1) / std::max<int64_t>(1, steps);
 
+  Pass p{};
+  p.unit_bytes = unit_bytes;
+  p.group_span = group_span;
+  p.act_stride = act_stride;
   for (int64_t blk = 0, step = 0; blk < blocks; ++blk) {
     const int64_t rb = blk * kGemmBlockRows, rows = std::min<int64_t>(kGemmBlockRows, nr - rb);
     const int groups = static_cast<int>((rows + kLanes - 1) / kLanes);
@@ -123,21 +127,19 @@ void gemm_source(DotInsn dot, const IntFormat& f, const UnitSource& src, int64_t
       }
       // The span after this one: the next of this block, or the first of the next block.
       thread_local NextSpan next;
-      next.count = next.asked = 0;
+      next.count = next.run = 0;
+      next.line = 0;
       if (u0 + span_max < units) {
         next.count = src.lines(blk, rows, u0 + span_max, std::min<int64_t>(span_max, units - u0 - span_max),
-                               next.lines, NextSpan::kMaxLines);
+                               next.runs);
       } else if (blk + 1 < blocks) {
         next.count = src.lines(blk + 1, std::min<int64_t>(kGemmBlockRows, nr - rb - kGemmBlockRows), 0,
-                               std::min<int64_t>(span_max, units), next.lines, NextSpan::kMaxLines);
+                               std::min<int64_t>(span_max, units), next.runs);
       }
-      const int64_t passes = groups * ((tokens.count + k.tokens - 1) / k.tokens);
-      const int per_pass = static_cast<int>((next.count + passes - 1) / passes);
-      Pass p{};
-      p.unit_bytes = unit_bytes;
-      p.group_span = group_span;
+      const int64_t passes =
+          (groups / k.groups + groups % k.groups) * ((tokens.count + k.tokens - 1) / k.tokens);
+      const int64_t per_pass = (next.total() + passes - 1) / passes;
       p.span = span;
-      p.act_stride = act_stride;
       p.first = u0 == 0;
       for (int g = 0; g < groups;) {
         // All groups of a block in one pass where the family takes that many.

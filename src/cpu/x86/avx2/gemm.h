@@ -44,9 +44,21 @@ class UnitSource {
   // Unit u of group g (8 rows) of the call's block blk (rows 16 blk ..) interleaved into out (32-byte
   // aligned, the layout of interleave_unit); only the first `valid` rows of the group exist.
   virtual void interleave(int64_t blk, int g, int valid, int64_t u, uint8_t* out) const = 0;
-  // Up to `max` cache lines of units [u, u + span) of the `rows` rows of block blk, fetched while the span
-  // before computes.
-  virtual int lines(int64_t blk, int64_t rows, int64_t u, int64_t span, const char** out, int max) const = 0;
+  // A run of consecutive cache lines.
+  struct Lines {
+    const char* first;  // 64-byte aligned
+    int64_t count;
+  };
+  // The cache lines of units [u, u + span) of the `rows` rows of block blk, as at most kGemmBlockRows runs
+  // into out (their count returned), fetched while the span before computes.
+  virtual int lines(int64_t blk, int64_t rows, int64_t u, int64_t span, Lines* out) const = 0;
+
+  // The whole lines holding bytes [p, p + len).
+  static Lines lines_of(const uint8_t* p, size_t len) {
+    const auto first = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63};
+    return {reinterpret_cast<const char*>(first),
+            static_cast<int64_t>((reinterpret_cast<uintptr_t>(p) + len - first + 63) / 64)};
+  }
 };
 
 // y[t * ldy + i] = row i of src times token t, for i < nr and t < tokens.count, the rows being n columns
