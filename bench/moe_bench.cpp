@@ -11,7 +11,10 @@
 
 #include "base/rng.h"
 #include "bench_util.h"
+#include "cpu/gemm.h"
+#include "cpu/kernels.h"
 #include "cpu/moe.h"
+#include "cpu/packed.h"
 
 namespace onecard::bench {
 namespace {
@@ -121,6 +124,57 @@ void BM_MoeV3IQ2XXS(benchmark::State& state) {
   moe_v3(state, GgmlType::IQ2_XXS, GgmlType::IQ2_XXS);
 }
 BENCHMARK(BM_MoeV3IQ2XXS)->Arg(1)->Arg(512)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// One thread's product of one packed block (kPackedBlockRows rows of 7168) with the tokens one expert gets,
+// by the packed kernel of ONECARD_CPU_ISA's table, the block staying in L2: the kernel's own rate, without
+// memory or the rest of the MoE, and with much less noise than BM_MoeV3 on a shared VM (for A/B runs).
+// core_peak_GOP/s is one pool thread's share of the int8 peak, for comparison.
+void packed_block(benchmark::State& state, GgmlType type) {
+  const int64_t tokens = state.range(0), rows = cpu::kPackedBlockRows;
+  const cpu::PackedKernel& pk = cpu::active_kernels().packed[type];
+  if (!pk) {
+    state.SkipWithError("the active kernel table packs no such experts");
+    return;
+  }
+  const cpu::IntFormat& f = *cpu::int_format(type);
+  const std::vector<uint8_t> data = random_matrix(type, rows, kHidden, 5);
+  const cpu::PackedMatrix shape{type, rows, kHidden, nullptr};
+  std::vector<uint8_t> buf(shape.bytes() + 63);
+  uint8_t* at = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
+  pk.pack(cpu::make_matrix(type, kHidden, rows, data.data()), 0, 1, at);
+  const cpu::PackedMatrix block{type, rows, kHidden, at};
+
+  Rng rng(tokens, "bench-block");
+  const size_t act_bytes = cpu::act_row_bytes(f.act, kHidden), side_bytes = cpu::token_side_bytes(f, kHidden);
+  std::vector<uint8_t> acts(act_bytes * static_cast<size_t>(tokens)),
+      sides(side_bytes * static_cast<size_t>(tokens));
+  std::vector<const uint8_t*> act_of, side_of;
+  std::vector<float> x(kHidden), y(static_cast<size_t>(tokens * rows));
+  for (int64_t t = 0; t < tokens; ++t) {
+    for (auto& v : x) v = rng.normal();
+    uint8_t* a = acts.data() + static_cast<size_t>(t) * act_bytes;
+    cpu::quantize_act(f.act, x.data(), a, kHidden);
+    cpu::token_side(f, kHidden, a, sides.data() + static_cast<size_t>(t) * side_bytes);
+    act_of.push_back(a);
+    side_of.push_back(sides.data() + static_cast<size_t>(t) * side_bytes);
+  }
+  for (auto _ : state) {
+    pk.gemm(block, 0, cpu::GemmTokens{act_of.data(), side_of.data(), tokens}, y.data(), rows);
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double ops =
+      2.0 * static_cast<double>(rows * kHidden * tokens) * static_cast<double>(state.iterations());
+  state.counters["GOP/s"] = benchmark::Counter(ops * 1e-9, benchmark::Counter::kIsRate);
+  state.counters["core_peak_GOP/s"] = int8_peak_ops() / pool().size() * 1e-9;
+}
+void BM_PackedBlockQ4K(benchmark::State& state) {
+  packed_block(state, GgmlType::Q4_K);
+}
+BENCHMARK(BM_PackedBlockQ4K)->Arg(5)->Arg(16)->Arg(64);
+void BM_PackedBlockQ2K(benchmark::State& state) {
+  packed_block(state, GgmlType::Q2_K);
+}
+BENCHMARK(BM_PackedBlockQ2K)->Arg(5)->Arg(16)->Arg(64);
 
 }  // namespace
 }  // namespace onecard::bench
