@@ -139,10 +139,10 @@ void packed_block(benchmark::State& state, GgmlType type) {
   const cpu::IntFormat& f = *cpu::int_format(type);
   const std::vector<uint8_t> data = random_matrix(type, rows, kHidden, 5);
   const cpu::PackedMatrix shape{type, rows, kHidden, nullptr};
-  std::vector<uint8_t> buf(shape.bytes() + 63);
-  uint8_t* at = buf.data() + (64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64;
-  pk.pack(cpu::make_matrix(type, kHidden, rows, data.data()), 0, 1, at);
-  const cpu::PackedMatrix block{type, rows, kHidden, at};
+  // The model's allocation (aligned for huge pages), so the block lies as the experts do.
+  const cpu::PackedBuffer buf = cpu::allocate_packed(shape.bytes());
+  pk.pack(cpu::make_matrix(type, kHidden, rows, data.data()), 0, 1, buf.data.get());
+  const cpu::PackedMatrix block{type, rows, kHidden, buf.data.get()};
 
   Rng rng(tokens, "bench-block");
   const size_t act_bytes = cpu::act_row_bytes(f.act, kHidden), side_bytes = cpu::token_side_bytes(f, kHidden);
