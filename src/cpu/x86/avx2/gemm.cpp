@@ -65,6 +65,12 @@ struct NextSpan {
   int count = 0, run = 0;  // runs, and the one asked from
   int64_t line = 0;        // the next line of that run
 
+  // Asks from the first of the `n` runs lines() left in `runs`.
+  void begin(int n) {
+    count = n;
+    run = 0;
+    line = 0;
+  }
   int64_t total() const {
     int64_t n = 0;
     for (int i = 0; i < count; ++i) n += runs[i].count;
@@ -127,15 +133,15 @@ void gemm_source(DotInsn dot, const IntFormat& f, const UnitSource& src, int64_t
       }
       // The span after this one: the next of this block, or the first of the next block.
       thread_local NextSpan next;
-      next.count = next.run = 0;
-      next.line = 0;
+      int runs = 0;
       if (u0 + span_max < units) {
-        next.count = src.lines(blk, rows, u0 + span_max, std::min<int64_t>(span_max, units - u0 - span_max),
-                               next.runs);
+        runs = src.lines(blk, rows, u0 + span_max, std::min<int64_t>(span_max, units - u0 - span_max),
+                         next.runs);
       } else if (blk + 1 < blocks) {
-        next.count = src.lines(blk + 1, std::min<int64_t>(kGemmBlockRows, nr - rb - kGemmBlockRows), 0,
-                               std::min<int64_t>(span_max, units), next.runs);
+        runs = src.lines(blk + 1, std::min<int64_t>(kGemmBlockRows, nr - rb - kGemmBlockRows), 0,
+                         std::min<int64_t>(span_max, units), next.runs);
       }
+      next.begin(runs);
       const int64_t passes =
           (groups / k.groups + groups % k.groups) * ((tokens.count + k.tokens - 1) / k.tokens);
       const int64_t per_pass = (next.total() + passes - 1) / passes;
