@@ -71,7 +71,7 @@ ONECARD_AVX2 void avx2_rows(const void* w, const float* x, int64_t ldx, int64_t 
   using L = Avx2Loads;
   using V = __m256;
   constexpr int kW = 8, kC = kChains<NT>, kStep = kW * kC;
-  // Once per line (x86::prefetch_ahead): a step reads kStepBytes.
+  // Once per line (x86::prefetch_ahead_l2): a step reads kStepBytes.
   constexpr int kStepBytes = kStep * kElemBytes<T>;
   constexpr int kEvery = kStepBytes >= 64 ? 1 : 64 / kStepBytes;
   constexpr int kLines = kStepBytes >= 64 ? kStepBytes / 64 : 1;
@@ -81,7 +81,7 @@ ONECARD_AVX2 void avx2_rows(const void* w, const float* x, int64_t ldx, int64_t 
     for (int j = 0; j < kC; ++j) acc[t][j] = L::zero();
   int64_t c = 0;
   for (int64_t step = 0; c + kStep <= n; c += kStep, ++step) {
-    if (step % kEvery == 0) x86::prefetch_ahead(wb + c * kElemBytes<T>, kLines);
+    if (step % kEvery == 0) x86::prefetch_ahead_l2(wb + c * kElemBytes<T>, kLines);
     for (int j = 0; j < kC; ++j) {
       const V wv = L::template load<T>(wb + (c + kW * j) * kElemBytes<T>);
       for (int t = 0; t < NT; ++t) acc[t][j] = L::fma(wv, x + t * ldx + c + kW * j, acc[t][j]);
@@ -104,7 +104,7 @@ ONECARD_AVX512 void avx512_rows(const void* w, const float* x, int64_t ldx, int6
   using L = Avx512Loads;
   using V = __m512;
   constexpr int kW = 16, kC = kChains<NT>, kStep = kW * kC;
-  // Once per line (x86::prefetch_ahead): a step reads kStepBytes.
+  // Once per line (x86::prefetch_ahead_l2): a step reads kStepBytes.
   constexpr int kStepBytes = kStep * kElemBytes<T>;
   constexpr int kEvery = kStepBytes >= 64 ? 1 : 64 / kStepBytes;
   constexpr int kLines = kStepBytes >= 64 ? kStepBytes / 64 : 1;
@@ -114,7 +114,7 @@ ONECARD_AVX512 void avx512_rows(const void* w, const float* x, int64_t ldx, int6
     for (int j = 0; j < kC; ++j) acc[t][j] = L::zero();
   int64_t c = 0;
   for (int64_t step = 0; c + kStep <= n; c += kStep, ++step) {
-    if (step % kEvery == 0) x86::prefetch_ahead(wb + c * kElemBytes<T>, kLines);
+    if (step % kEvery == 0) x86::prefetch_ahead_l2(wb + c * kElemBytes<T>, kLines);
     for (int j = 0; j < kC; ++j) {
       const V wv = L::template load<T>(wb + (c + kW * j) * kElemBytes<T>);
       for (int t = 0; t < NT; ++t) acc[t][j] = L::fma(wv, x + t * ldx + c + kW * j, acc[t][j]);

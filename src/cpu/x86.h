@@ -38,6 +38,14 @@ inline void prefetch_ahead(const void* p, int lines) {
     _mm_prefetch(static_cast<const char*>(p) + kPrefetchAhead + 64 * l, _MM_HINT_T0);
 }
 
+// The float kernels read their fp32 activation row (28 KiB for V3's 7168 columns) again for every weight row,
+// and it fits the 32 KiB L1 only if the streamed weights do not also land there: prefetching them into L2
+// alone keeps x in L1 (on Zen 4, F16 and BF16 GEMV read 20-30% faster than with the same prefetch into L1).
+inline void prefetch_ahead_l2(const void* p, int lines) {
+  for (int l = 0; l < lines; ++l)
+    _mm_prefetch(static_cast<const char*>(p) + kPrefetchAhead + 64 * l, _MM_HINT_T1);
+}
+
 ONECARD_AVX2 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
