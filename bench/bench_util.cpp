@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "base/cpu_features.h"
@@ -171,7 +173,17 @@ __attribute__((target("avx2,avxvnni"))) int64_t avx_vnni_loop(int64_t iterations
 }  // namespace
 
 ThreadPool& pool() {
-  static ThreadPool p(0);
+  static ThreadPool p([] {
+    const char* env = std::getenv("ONECARD_BENCH_THREADS");
+    if (env == nullptr || *env == '\0') return 0;
+    char* end = nullptr;
+    const long n = std::strtol(env, &end, 10);
+    if (*end != '\0' || n < 1 || n > 4096) {
+      std::fprintf(stderr, "ONECARD_BENCH_THREADS=%s: expected a thread count from 1 to 4096\n", env);
+      std::exit(2);
+    }
+    return static_cast<int>(n);
+  }());
   return p;
 }
 

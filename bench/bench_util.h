@@ -9,7 +9,8 @@
 
 namespace onecard::bench {
 
-// One pool for all benchmarks, one thread per logical CPU.
+// One pool for all benchmarks: one thread per logical CPU, or ONECARD_BENCH_THREADS of them (to compare a
+// kernel's rate per thread with one thread and with all, side by side).
 ThreadPool& pool();
 
 // Read-only streaming bandwidth of the whole pool over a buffer much larger than the caches, in bytes per
