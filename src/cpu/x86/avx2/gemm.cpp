@@ -140,6 +140,8 @@ void gemm_source(DotInsn dot, const IntFormat& f, const UnitSource& src, int64_t
       } else if (blk + 1 < blocks) {
         runs = src.lines(blk + 1, std::min<int64_t>(kGemmBlockRows, nr - rb - kGemmBlockRows), 0,
                          std::min<int64_t>(span_max, units), next.runs);
+      } else {
+        runs = src.lines_after(std::min<int64_t>(span_max, units), next.runs);
       }
       next.begin(runs);
       const int64_t passes =

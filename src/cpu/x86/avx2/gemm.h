@@ -52,6 +52,10 @@ class UnitSource {
   // The cache lines of units [u, u + span) of the `rows` rows of block blk, as at most kGemmBlockRows runs
   // into out (their count returned), fetched while the span before computes.
   virtual int lines(int64_t blk, int64_t rows, int64_t u, int64_t span, Lines* out) const = 0;
+  // The lines of the first `span` units that the thread most likely reads after this call, where the source
+  // can tell (none where it cannot), asked for during the call's last span so that the next call does not
+  // begin on a cold span.
+  virtual int lines_after(int64_t /*span*/, Lines* /*out*/) const { return 0; }
 
   // The whole lines holding bytes [p, p + len).
   static Lines lines_of(const uint8_t* p, size_t len) {

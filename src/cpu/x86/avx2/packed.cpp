@@ -24,7 +24,11 @@ size_t group_bytes(gguf::GgmlType type) {
 class PackedRows final : public UnitSource {
  public:
   PackedRows(const IntFormat& f, const PackedMatrix& p, int64_t b)
-      : f_(f), block_(p.block(b)), units_(p.units()), group_(group_bytes(p.type)) {}
+      : f_(f),
+        block_(p.block(b)),
+        after_(p.data + std::min(p.block_offset(b + 1), p.bytes())),
+        units_(p.units()),
+        group_(group_bytes(p.type)) {}
 
   void interleave(int64_t blk, int g, int, int64_t u, uint8_t* out) const override {
     interleave_packed_unit(f_, block_ + offset(blk, u) + static_cast<size_t>(g) * group_, out);
@@ -36,6 +40,13 @@ class PackedRows final : public UnitSource {
     out[0] = lines_of(block_ + offset(blk, u), static_cast<size_t>(span * kGemmBlockRows / kLanes) * group_);
     return 1;
   }
+  // The next block, the next matrix's first after a matrix's last: the MoE's tasks run through a matrix's
+  // blocks in order, so this is usually the block of this thread's next task (gate and up, called in turn
+  // for one task, each reach theirs a call later).
+  int lines_after(int64_t span, Lines* out) const override {
+    out[0] = lines_of(after_, static_cast<size_t>(span * kGemmBlockRows / kLanes) * group_);
+    return 1;
+  }
 
  private:
   size_t offset(int64_t blk, int64_t u) const {
@@ -44,6 +55,7 @@ class PackedRows final : public UnitSource {
 
   const IntFormat& f_;
   const uint8_t* block_;
+  const uint8_t* after_;
   int64_t units_;
   size_t group_;
 };
