@@ -37,21 +37,21 @@ class PackedRows final : public UnitSource {
   // reads this bursty (a span, then many passes over it): without these lines the expansion waited on
   // memory for a fifth of the MoE's time (Zen 4, 16 tokens per expert).
   int lines(int64_t blk, int64_t, int64_t u, int64_t span, Lines* out) const override {
-    out[0] = lines_of(block_ + offset(blk, u), static_cast<size_t>(span * kGemmBlockRows / kLanes) * group_);
+    out[0] = lines_of(block_ + offset(blk, u), units_bytes(span));
     return 1;
   }
   // The next block, the next matrix's first after a matrix's last: the MoE's tasks run through a matrix's
   // blocks in order, so this is usually the block of this thread's next task (gate and up, called in turn
   // for one task, each reach theirs a call later).
   int lines_after(int64_t span, Lines* out) const override {
-    out[0] = lines_of(after_, static_cast<size_t>(span * kGemmBlockRows / kLanes) * group_);
+    out[0] = lines_of(after_, units_bytes(span));
     return 1;
   }
 
  private:
-  size_t offset(int64_t blk, int64_t u) const {
-    return static_cast<size_t>((blk * units_ + u) * kGemmBlockRows / kLanes) * group_;
-  }
+  // Bytes of n units of a block's two groups, which lie together.
+  size_t units_bytes(int64_t n) const { return static_cast<size_t>(n * kGemmBlockRows / kLanes) * group_; }
+  size_t offset(int64_t blk, int64_t u) const { return units_bytes(blk * units_ + u); }
 
   const IntFormat& f_;
   const uint8_t* block_;
