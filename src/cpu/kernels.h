@@ -87,6 +87,7 @@ struct KernelTable {
   SiluMulFn silu_mul = nullptr;
   void (*softmax)(float* x, int64_t n) = nullptr;
   float (*exp_sum)(float* x, int64_t n, float shift) = nullptr;
+  float (*max_of)(const float* x, int64_t n) = nullptr;
   // MLA attention over the latent cache (latent_attention.h), for f32 and for bf16 cache rows.
   LatentKernels latent_f32, latent_bf16;
 };

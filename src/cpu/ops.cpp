@@ -20,8 +20,16 @@ void softmax(float* x, int64_t n) {
 }
 
 void softmax_scalar(float* x, int64_t n) {
-  const float inv = 1.0f / exp_sum_scalar(x, n, *std::max_element(x, x + n));
+  const float inv = 1.0f / exp_sum_scalar(x, n, max_of_scalar(x, n));
   for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+float max_of(const float* x, int64_t n) {
+  return best_kernels().max_of(x, n);
+}
+
+float max_of_scalar(const float* x, int64_t n) {
+  return *std::max_element(x, x + n);
 }
 
 float exp_sum(float* x, int64_t n, float shift) {

@@ -15,6 +15,12 @@ void softmax_scalar(float* x, int64_t n);
 void softmax_avx2(float* x, int64_t n);
 void softmax_avx512(float* x, int64_t n);
 
+// The largest of x[0, n), n >= 1 (an online softmax's block maximum). The best table's kernel, like softmax.
+float max_of(const float* x, int64_t n);
+float max_of_scalar(const float* x, int64_t n);
+float max_of_avx2(const float* x, int64_t n);
+float max_of_avx512(const float* x, int64_t n);
+
 // In place: x[i] = exp(x[i] - shift), returning their sum; shift is at least the largest x (an online
 // softmax's running maximum). The best table's kernel, like softmax.
 float exp_sum(float* x, int64_t n, float shift);

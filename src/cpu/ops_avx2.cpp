@@ -30,7 +30,7 @@ ONECARD_AVX2 __m256 exp_nonpositive(__m256 x) {
 
 }  // namespace
 
-ONECARD_AVX2 void softmax_avx2(float* x, int64_t n) {
+ONECARD_AVX2 float max_of_avx2(const float* x, int64_t n) {
   const int64_t whole = n / 8 * 8;
   __m256 mx = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t i = 0; i < whole; i += 8) mx = _mm256_max_ps(mx, _mm256_loadu_ps(x + i));
@@ -39,7 +39,12 @@ ONECARD_AVX2 void softmax_avx2(float* x, int64_t n) {
   float top = lanes[0];
   for (float v : lanes) top = std::max(top, v);
   for (int64_t i = whole; i < n; ++i) top = std::max(top, x[i]);
-  const float total = exp_sum_avx2(x, n, top);
+  return top;
+}
+
+ONECARD_AVX2 void softmax_avx2(float* x, int64_t n) {
+  const int64_t whole = n / 8 * 8;
+  const float total = exp_sum_avx2(x, n, max_of_avx2(x, n));
   const __m256 inv = _mm256_set1_ps(1.0f / total);
   for (int64_t i = 0; i < whole; i += 8) _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_loadu_ps(x + i), inv));
   for (int64_t i = whole; i < n; ++i) x[i] *= 1.0f / total;

@@ -41,13 +41,17 @@ ONECARD_AVX512 void silu_mul_avx512(float* gate, const float* up, int64_t n) {
   }
 }
 
-ONECARD_AVX512 void softmax_avx512(float* x, int64_t n) {
+ONECARD_AVX512 float max_of_avx512(const float* x, int64_t n) {
   __m512 mx = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
   for (int64_t i = 0; i < n; i += 16) {
     const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
     mx = _mm512_mask_max_ps(mx, mask, mx, _mm512_maskz_loadu_ps(mask, x + i));
   }
-  const float total = exp_sum_avx512(x, n, _mm512_reduce_max_ps(mx));
+  return _mm512_reduce_max_ps(mx);
+}
+
+ONECARD_AVX512 void softmax_avx512(float* x, int64_t n) {
+  const float total = exp_sum_avx512(x, n, max_of_avx512(x, n));
   const __m512 inv = _mm512_set1_ps(1.0f / total);
   for (int64_t i = 0; i < n; i += 16) {
     const auto mask = static_cast<__mmask16>(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);

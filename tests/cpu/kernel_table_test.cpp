@@ -71,6 +71,9 @@ TEST(KernelTable, EveryTableHasWhatItClaims) {
     EXPECT_EQ(k.isa, isa);
     EXPECT_NE(k.quantize_act, nullptr) << isa_name(isa);
     EXPECT_NE(k.silu_mul, nullptr) << isa_name(isa);
+    EXPECT_NE(k.softmax, nullptr) << isa_name(isa);
+    EXPECT_NE(k.exp_sum, nullptr) << isa_name(isa);
+    EXPECT_NE(k.max_of, nullptr) << isa_name(isa);
     for (GgmlType type : testing::all_matmul_types()) {
       const std::string what = std::string(isa_name(isa)) + " " + std::string(gguf::type_name(type));
       const IntFormat* f = int_format(type);
@@ -95,6 +98,9 @@ TEST(KernelTable, EveryTableHasWhatItClaims) {
         EXPECT_NE(line.find(std::string(gguf::type_name(type))), std::string::npos) << line;
       }
     }
+    EXPECT_NE(line.find(k.latent_bf16.bf16_dot ? "vdpbf16ps" : "MLA scores over a bf16 cache in fp32 FMA"),
+              std::string::npos)
+        << line;
     std::printf("%s\n", line.c_str());
   }
 }

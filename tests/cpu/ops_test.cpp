@@ -1,6 +1,7 @@
 // The AVX-512 SiLU(gate)·up against the scalar one (std::exp) on random values, odd lengths for the masked
 // tail, and the extremes where exp overflows or underflows; every table's softmax against the scalar one on
-// attention-like scores (a wide spread, so that the smallest weights underflow), and so is every exp_sum.
+// attention-like scores (a wide spread, so that the smallest weights underflow), and so is every exp_sum and
+// every max_of.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -51,6 +52,21 @@ TEST(Softmax, EveryTableMatchesTheScalarOne) {
         ASSERT_NEAR(got[i], want[i], 2e-6 * want[i] + 1e-37) << isa_name(isa) << " n " << n << " index " << i;
       }
       EXPECT_NEAR(total, 1.0, 1e-5) << isa_name(isa) << " n " << n;
+    }
+  }
+}
+
+TEST(MaxOf, EveryTableMatchesTheScalarOne) {
+  for (Isa isa : supported_isas()) {
+    for (int64_t n : {1, 7, 8, 15, 16, 17, 100, 4099}) {
+      const std::vector<float> x = testing::gaussian(n, n + 11);
+      // The largest at the end as well as anywhere: the tails are reduced apart from the vectors.
+      std::vector<float> last = x;
+      last[static_cast<size_t>(n - 1)] = 100.0f;
+      for (const std::vector<float>* v : {&x, static_cast<const std::vector<float>*>(&last)}) {
+        EXPECT_EQ(kernels(isa).max_of(v->data(), n), max_of_scalar(v->data(), n))
+            << isa_name(isa) << " n " << n;
+      }
     }
   }
 }

@@ -24,6 +24,7 @@ KernelTable scalar_kernels() {
   k.latent_bf16 = latent_scalar(true);
   k.softmax = softmax_scalar;
   k.exp_sum = exp_sum_scalar;
+  k.max_of = max_of_scalar;
   return k;
 }
 

@@ -32,6 +32,7 @@ KernelTable avx2_kernels() {
   k.latent_bf16 = latent_avx2(true);
   k.softmax = softmax_avx2;
   k.exp_sum = exp_sum_avx2;
+  k.max_of = max_of_avx2;
   return k;
 }
 
