@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <vector>
 
-#include "base/cpu_features.h"
 #include "base/half.h"
 #include "base/rng.h"
 #include "bench_util.h"
@@ -20,7 +19,7 @@ namespace {
 constexpr int kHeads = 128;
 constexpr int64_t kWidth = 576, kLatent = 512, kPage = 16;
 
-enum class Kernel { kAvx2, kAvx512, kAvx512Bf16 };
+enum class Kernel { kAvx2, kAvx512 };
 
 bool supported(cpu::Isa isa) {
   const std::vector<cpu::Isa> all = cpu::supported_isas();
@@ -33,8 +32,6 @@ bool available(Kernel k) {
       return supported(cpu::Isa::Avx2);
     case Kernel::kAvx512:
       return supported(cpu::Isa::Avx512Vnni);
-    case Kernel::kAvx512Bf16:
-      return supported(cpu::Isa::Avx512Vnni) && cpu_features().avx512_bf16;
   }
   return false;
 }
@@ -44,9 +41,7 @@ cpu::LatentKernels kernels_of(Kernel k) {
     case Kernel::kAvx2:
       return cpu::latent_avx2(true);
     case Kernel::kAvx512:
-      return cpu::latent_avx512(true, false);
-    case Kernel::kAvx512Bf16:
-      return cpu::latent_avx512(true, true);
+      return cpu::latent_avx512(true);
   }
   return {};
 }
@@ -99,11 +94,6 @@ BENCHMARK_CAPTURE(BM_LatentDecode, avx2_fma, Kernel::kAvx2)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_LatentDecode, avx512_fma, Kernel::kAvx512)
-    ->ArgsProduct({{4096, 16384}, {16, 64}})
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
-// The scores by vdpbf16ps (the sums stay fp32 FMA), as the AVX-512 table runs them on AVX512-BF16 CPUs.
-BENCHMARK_CAPTURE(BM_LatentDecode, avx512_bf16dot, Kernel::kAvx512Bf16)
     ->ArgsProduct({{4096, 16384}, {16, 64}})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

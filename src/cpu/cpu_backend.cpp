@@ -303,8 +303,7 @@ void CpuBackend::mla_attend(const MlaShape& s, const backend::LatentProjections&
   pool_->parallel_for(static_cast<int64_t>(merges_.size()), [&](int64_t i, int) {
     const HeadMerge& m = merges_[i];
     const Run& r = runs_[m.run];
-    latent_queries(s, l, m.h0, m.heads, q + r.first * qs, r.count, kv.pages->type() == backend::KvType::kBF16,
-                   split_queries_[i]);
+    latent_queries(s, l, m.h0, m.heads, q + r.first * qs, r.count, split_queries_[i]);
   });
   pool_->parallel_for(static_cast<int64_t>(tasks_.size()), [&](int64_t i, int thread) {
     const HeadTask& task = tasks_[i];

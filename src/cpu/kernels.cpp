@@ -93,8 +93,7 @@ std::string describe(const KernelTable& k) {
          "; batched GEMM" + gemm_shape + ": " + by_owner(k, gemm) +
          "; experts repacked at load: " + by_owner(k, packed) + "; fp32 FMA rows: " + by_owner(k, float_dot) +
          "; activation quantizer " + quantizer + ", SiLU " + silu +
-         " (the CPU's best, whatever the kernel ISA); MLA scores over a bf16 cache in " +
-         (k.latent_bf16.bf16_dot ? "bf16 dot products (vdpbf16ps)" : "fp32 FMA");
+         " (the CPU's best, whatever the kernel ISA)";
 }
 
 std::string kernel_path() {

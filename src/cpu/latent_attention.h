@@ -1,8 +1,7 @@
 // The two products of MLA attention over the latent cache, for a group of heads that share the cache rows:
 // every head's query against every cache row, and every head's softmax weights times the cache rows. The
 // rows are f32 or bf16 (the cache type), `width` floats apart. Each ISA's table has both for both types; the
-// scalar ones are the reference. With bf16 rows the queries must be bf16 values too (floats rounded to bf16,
-// as latent_queries leaves them for a bf16 cache): a kernel may multiply them in bf16 (vdpbf16ps).
+// scalar ones are the reference.
 #pragma once
 
 #include <cstdint>
@@ -19,14 +18,11 @@ using LatentSumFn = void (*)(const float* w, int64_t ldw, int g, const void* row
 struct LatentKernels {
   LatentScoresFn scores = nullptr;
   LatentSumFn sum = nullptr;
-  bool bf16_dot = false;  // the scores by bf16 dot products (vdpbf16ps), else fp32 FMA
 };
 
 // By cache type: rows of float (f32) or of uint16_t (bf16).
 LatentKernels latent_scalar(bool bf16);
 LatentKernels latent_avx2(bool bf16);
-// bf16_dot: the scores of bf16 rows by vdpbf16ps (AVX512-BF16), 32 multiply-adds an instruction and no
-// conversion of the rows; the table takes it where the CPU has AVX512-BF16.
-LatentKernels latent_avx512(bool bf16, bool bf16_dot);
+LatentKernels latent_avx512(bool bf16);
 
 }  // namespace onecard::cpu

@@ -115,7 +115,7 @@ bool prefer_expanded(const MlaShape& s, const BatchToken* tokens, int count) {
 }
 
 void latent_queries(const MlaShape& s, const LatentWeights& l, int64_t h0, int g, const float* q, int count,
-                    bool bf16_cache, std::vector<float>& out) {
+                    std::vector<float>& out) {
   const int64_t width = s.width, kvl = s.kv_lora, qkd = s.nope + s.rope;
   float* qcat = sized(out, static_cast<size_t>(count * g * width));
   for (int j = 0; j < g; ++j) {
@@ -132,9 +132,6 @@ void latent_queries(const MlaShape& s, const LatentWeights& l, int64_t h0, int g
       std::memcpy(qcat + (t * g + j) * width + kvl, qh + t * s.q_stride() + s.nope,
                   static_cast<size_t>(s.rope) * sizeof(float));
     }
-  }
-  if (bf16_cache) {
-    for (int64_t i = 0; i < count * g * width; ++i) qcat[i] = bf16_to_fp32(fp32_to_bf16(qcat[i]));
   }
 }
 
@@ -183,7 +180,7 @@ void finish_absorbed(const MlaShape& s, const LatentWeights& l, int64_t h0, int 
 void attend_absorbed(const MlaShape& s, const LatentWeights& l, int64_t h0, int g, const float* q,
                      const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
                      MlaScratch& sc, float* latents) {
-  latent_queries(s, l, h0, g, q, count, kv.pages->type() == backend::KvType::kBF16, sc.qcat);
+  latent_queries(s, l, h0, g, q, count, sc.qcat);
   attend_absorbed_part(s, g, sc.qcat.data(), tokens, count, kv, layer, 0, std::numeric_limits<int64_t>::max(),
                        sc.part, sc);
   finish_absorbed(s, l, h0, g, count, std::span<const LatentPartial>(&sc.part, 1), out, sc, latents);

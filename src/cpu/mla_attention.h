@@ -62,11 +62,10 @@ void attend_absorbed(const MlaShape& s, const LatentWeights& l, int64_t h0, int 
                      const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
                      MlaScratch& scratch, float* latents = nullptr);
 // attend_absorbed in steps, for a context split over threads. The group's latent-space queries [q_lat | q_pe]
-// (count * g rows of `width`, token by token, head after head) into `qcat`, rounded to bf16 for a bf16 cache
-// (the precision of the rows they meet; the latent kernels' contract, latent_attention.h); then the attention
-// over positions [p0, p1) of each token's context only (clipped to its pos + 1) into `part`.
+// (count * g rows of `width`, token by token, head after head) into `qcat`; then the attention over
+// positions [p0, p1) of each token's context only (clipped to its pos + 1) into `part`.
 void latent_queries(const MlaShape& s, const LatentWeights& l, int64_t h0, int g, const float* q, int count,
-                    bool bf16_cache, std::vector<float>& qcat);
+                    std::vector<float>& qcat);
 void attend_absorbed_part(const MlaShape& s, int g, const float* qcat, const BatchToken* tokens, int count,
                           const KvView& kv, int layer, int64_t p0, int64_t p1, LatentPartial& part,
                           MlaScratch& scratch);

@@ -4,13 +4,9 @@
 // the row has.
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <cmath>
-#include <string>
-#include <utility>
 #include <vector>
 
-#include "base/cpu_features.h"
 #include "base/half.h"
 #include "base/rng.h"
 #include "cpu/kernels.h"
@@ -28,30 +24,20 @@ TEST(LatentAttention, EveryTableMatchesTheScalarProducts) {
   for (bool bf16 : {false, true}) {
     const LatentKernels ref =
         kernels(Isa::Scalar).*(bf16 ? &KernelTable::latent_bf16 : &KernelTable::latent_f32);
-    // Every table's kernels, and both AVX-512 scores of bf16 rows: the table holds only the one the CPU
-    // runs best.
-    std::vector<std::pair<std::string, LatentKernels>> all;
-    for (Isa isa : supported_isas())
-      all.emplace_back(isa_name(isa),
-                       kernels(isa).*(bf16 ? &KernelTable::latent_bf16 : &KernelTable::latent_f32));
-    const std::vector<Isa> isas = supported_isas();
-    if (bf16 && std::find(isas.begin(), isas.end(), Isa::Avx512Vnni) != isas.end()) {
-      all.emplace_back("avx512 fma", latent_avx512(true, false));
-      if (cpu_features().avx512_bf16) all.emplace_back("avx512 bf16 dot", latent_avx512(true, true));
-    }
-    for (const auto& [name, lk] : all) {
+    for (Isa isa : supported_isas()) {
+      const LatentKernels lk = kernels(isa).*(bf16 ? &KernelTable::latent_bf16 : &KernelTable::latent_f32);
       for (const Case c :
            {Case{16, 16, 576, 512}, Case{5, 7, 576, 512}, Case{3, 1, 90, 83}, Case{8, 5, 53, 53},
             Case{1, 3, 576, 512}, Case{12, 11, 576, 512}, Case{29, 2, 70, 70}}) {
         std::vector<float> q(static_cast<size_t>(c.g * c.width)), rows_f(static_cast<size_t>(c.m * c.width));
-        // With bf16 rows the queries are bf16 values (latent_attention.h).
-        for (float& v : q) v = bf16 ? bf16_to_fp32(fp32_to_bf16(rng.normal())) : rng.normal();
+        for (float& v : q) v = rng.normal();
         for (float& v : rows_f) v = bf16_to_fp32(fp32_to_bf16(rng.normal()));
         std::vector<uint16_t> rows_b(rows_f.size());
         for (size_t i = 0; i < rows_f.size(); ++i) rows_b[i] = fp32_to_bf16(rows_f[i]);
         const void* rows = bf16 ? static_cast<const void*>(rows_b.data()) : rows_f.data();
-        const std::string what = name + (bf16 ? " bf16" : " f32") + " g " + std::to_string(c.g) + " m " +
-                                 std::to_string(c.m) + " width " + std::to_string(c.width);
+        const std::string what = std::string(isa_name(isa)) + (bf16 ? " bf16" : " f32") + " g " +
+                                 std::to_string(c.g) + " m " + std::to_string(c.m) + " width " +
+                                 std::to_string(c.width);
 
         const int64_t lds = c.m + 3;
         std::vector<float> want(static_cast<size_t>(c.g * lds), -1), got(want);

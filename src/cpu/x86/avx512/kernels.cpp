@@ -1,9 +1,7 @@
 // The AVX-512 VNNI table: the AVX2 one with the vpdpbusd row dots, the grid formats' mask-sign row dots and
 // vector unpackers where there are some, the batched interleaving GEMM for every integer format, the packed
-// GEMM for the formats with a packed layout (packed.h), AVX-512 float dots, activation quantizer and SiLU,
-// and the latent scores of a bf16 cache by vdpbf16ps where the CPU has AVX512-BF16.
+// GEMM for the formats with a packed layout (packed.h), AVX-512 float dots, activation quantizer and SiLU.
 #include "cpu/kernels.h"
-#include "base/cpu_features.h"
 #include "cpu/act_quant.h"
 #include "cpu/grid_avx2.h"
 #include "cpu/ops.h"
@@ -34,8 +32,8 @@ KernelTable avx512_kernels() {
   }
   k.quantize_act = quantize_act_avx512;
   k.silu_mul = silu_mul_avx512;
-  k.latent_f32 = latent_avx512(false, false);
-  k.latent_bf16 = latent_avx512(true, cpu_features().avx512_bf16);
+  k.latent_f32 = latent_avx512(false);
+  k.latent_bf16 = latent_avx512(true);
   k.softmax = softmax_avx512;
   k.exp_sum = exp_sum_avx512;
   k.max_of = max_of_avx512;
