@@ -63,7 +63,8 @@ TEST(MaxOf, EveryTableMatchesTheScalarOne) {
       // The largest at the end as well as anywhere: the tails are reduced apart from the vectors.
       std::vector<float> last = x;
       last[static_cast<size_t>(n - 1)] = 100.0f;
-      for (const std::vector<float>* v : {&x, static_cast<const std::vector<float>*>(&last)}) {
+      const std::vector<float>* inputs[] = {&x, &last};
+      for (const std::vector<float>* v : inputs) {
         EXPECT_EQ(kernels(isa).max_of(v->data(), n), max_of_scalar(v->data(), n))
             << isa_name(isa) << " n " << n;
       }
