@@ -108,6 +108,7 @@ void gemm_source(DotInsn dot, const IntFormat& f, const UnitSource& src, int64_t
   const Passes k = dot == DotInsn::Vnni ? vnni_passes(f) : maddubs_passes(f);
   const size_t act_stride = act_block_bytes(f.act), act_levels = f.act == ActFormat::Q8_0 ? 2 : 4;
   const size_t scales_at = static_cast<size_t>(n / f.sub) * 4;
+  const auto sums_per_unit = static_cast<size_t>(f.subs()) * 4;  // not divided again in every pass's setup
 
   // The prefetch range is spread evenly over the spans of every block.
   const int64_t spans = (units + span_max - 1) / span_max, steps = blocks * spans;
@@ -156,7 +157,7 @@ void gemm_source(DotInsn dot, const IntFormat& f, const UnitSource& src, int64_t
           const int nt = static_cast<int>(std::min<int64_t>(k.tokens, tokens.count - t0));
           for (int t = 0; t < nt; ++t) {
             p.act[t] = tokens.act[t0 + t] + u0 * act_stride + act_levels;
-            p.sums[t] = tokens.side[t0 + t] + u0 * f.subs() * 4;
+            p.sums[t] = tokens.side[t0 + t] + u0 * sums_per_unit;
             p.da[t] = reinterpret_cast<const float*>(tokens.side[t0 + t] + scales_at) + u0;
             p.y[t] = acc + (t0 + t) * kGemmBlockRows + g * kLanes;
           }
