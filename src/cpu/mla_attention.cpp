@@ -186,6 +186,10 @@ void attend_absorbed(const MlaShape& s, const LatentWeights& l, int64_t h0, int 
   finish_absorbed(s, l, h0, g, count, std::span<const LatentPartial>(&sc.part, 1), out, sc, latents);
 }
 
+// Tokens of a prompt whose scores against a block of keys are taken together (a multiple of the sums'
+// 8 heads and the scores' 2).
+constexpr int kCausalRun = 16;
+
 void attend_expanded(const MlaShape& s, const LatentWeights& l, int64_t h, const float* q,
                      const BatchToken* tokens, int count, const KvView& kv, int layer, float* out,
                      MlaScratch& sc) {
@@ -219,20 +223,27 @@ void attend_expanded(const MlaShape& s, const LatentWeights& l, int64_t h, const
                   static_cast<size_t>(rope) * sizeof(float));
     }
     matmul_serial(l.uv[h], rows, width, nk, values, v);
-    lk.scores(qh, count, s.q_stride(), keys, nk, qkd, s.scale, scores, kb);
-    // Online softmax: each token's sums so far rescaled to its new maximum, then the block's weights (zero
-    // for the keys it may not see) added with the values in one product for all tokens.
-    for (int t = 0; t < count; ++t) {
-      float* st = scores + t * kb;
-      const int64_t visible = std::clamp<int64_t>(tokens[t].pos + 1 - k0, 0, nk);
-      if (visible == 0) {
-        std::fill(st, st + nk, 0.0f);
-        continue;
+    // A causal prompt sees half of the square of its keys: each run of kCausalRun tokens multiplies only the
+    // keys the furthest-placed of them may see, and a run that sees none of the block is skipped. Every score
+    // and sum that is computed is computed as over the whole block, so the result does not change.
+    for (int t0 = 0; t0 < count; t0 += kCausalRun) {
+      const int run = std::min(kCausalRun, count - t0);
+      int64_t seen = 0;
+      for (int t = t0; t < t0 + run; ++t)
+        seen = std::max(seen, std::clamp<int64_t>(tokens[t].pos + 1 - k0, 0, nk));
+      if (seen == 0) continue;
+      float* sr = scores + t0 * kb;
+      lk.scores(qh + t0 * s.q_stride(), run, s.q_stride(), keys, seen, qkd, s.scale, sr, kb);
+      // Online softmax: each token's sums so far rescaled to its new maximum, then the block's weights (zero
+      // for the keys it may not see) added with the values in one product for the run's tokens.
+      for (int t = t0; t < t0 + run; ++t) {
+        float* st = scores + t * kb;
+        const int64_t visible = std::clamp<int64_t>(tokens[t].pos + 1 - k0, 0, nk);
+        if (visible > 0) online_softmax_block(st, visible, row_max[t], row_sum[t], acc + t * v, v);
+        std::fill(st + visible, st + seen, 0.0f);
       }
-      online_softmax_block(st, visible, row_max[t], row_sum[t], acc + t * v, v);
-      std::fill(st + visible, st + nk, 0.0f);
+      lk.sum(sr, kb, run, values, seen, v, v, acc + t0 * v, v);
     }
-    lk.sum(scores, kb, count, values, nk, v, v, acc, v);
   }
   for (int t = 0; t < count; ++t) {
     const float inv = 1.0f / row_sum[t];
