@@ -226,11 +226,11 @@ void attend_expanded(const MlaShape& s, const LatentWeights& l, int64_t h, const
     // A causal prompt sees half of the square of its keys: each run of kCausalRun tokens multiplies only the
     // keys the furthest-placed of them may see, and a run that sees none of the block is skipped. Every score
     // and sum that is computed is computed as over the whole block, so the result does not change.
+    const auto visible_of = [&](int t) { return std::clamp<int64_t>(tokens[t].pos + 1 - k0, 0, nk); };
     for (int t0 = 0; t0 < count; t0 += kCausalRun) {
       const int run = std::min(kCausalRun, count - t0);
       int64_t seen = 0;
-      for (int t = t0; t < t0 + run; ++t)
-        seen = std::max(seen, std::clamp<int64_t>(tokens[t].pos + 1 - k0, 0, nk));
+      for (int t = t0; t < t0 + run; ++t) seen = std::max(seen, visible_of(t));
       if (seen == 0) continue;
       float* sr = scores + t0 * kb;
       lk.scores(qh + t0 * s.q_stride(), run, s.q_stride(), keys, seen, qkd, s.scale, sr, kb);
@@ -238,7 +238,7 @@ void attend_expanded(const MlaShape& s, const LatentWeights& l, int64_t h, const
       // for the keys it may not see) added with the values in one product for the run's tokens.
       for (int t = t0; t < t0 + run; ++t) {
         float* st = scores + t * kb;
-        const int64_t visible = std::clamp<int64_t>(tokens[t].pos + 1 - k0, 0, nk);
+        const int64_t visible = visible_of(t);
         if (visible > 0) online_softmax_block(st, visible, row_max[t], row_sum[t], acc + t * v, v);
         std::fill(st + visible, st + seen, 0.0f);
       }
